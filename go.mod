@@ -1,0 +1,10 @@
+module carapace.dev/carapace
+
+go 1.26.0
+
+require (
+	github.com/google/subcommands v1.2.0 // indirect
+	github.com/mohae/deepcopy v0.0.0-20170929034955-c48cc78d4826 // indirect
+	github.com/opencontainers/runtime-spec v1.3.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+)

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"carapace.dev/carapace/runsc/specutils"
+)
+
+// runsc is the binary under test, built once by TestMain exactly as the
+// Makefile builds it (static, no cgo).
+var runsc string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "runsc-cli-test")
+	if err != nil {
+		panic(err)
+	}
+	runsc = filepath.Join(dir, "runsc")
+	build := exec.Command("go", "build", "-o", runsc, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		panic("building runsc: " + err.Error() + "\n" + string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func runRunsc(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	out, err := exec.Command(runsc, args...).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return string(out), ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running runsc %v: %v", args, err)
+	}
+	return string(out), 0
+}
+
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"--version"}, {"version"}} {
+		out, code := runRunsc(t, args...)
+		if code != 0 || !strings.Contains(out, "runsc version ") || !strings.Contains(out, "spec: 1.") {
+			t.Errorf("runsc %v = %d, %q", args, code, out)
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	out, code := runRunsc(t, "help", "install")
+	if code != 0 || !strings.Contains(out, "--config-file") {
+		t.Errorf("help install = %d, %q", code, out)
+	}
+	if out, code := runRunsc(t, "help"); code != 0 || !strings.Contains(out, "spec") {
+		t.Errorf("help = %d, %q", code, out)
+	}
+}
+
+func TestBadCommandLines(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"frobnicate"}, `unknown subcommand "frobnicate"`},
+		{[]string{"--no-such-flag", "version"}, "flag provided but not defined"},
+		{[]string{"--platform=vmware", "version"}, "want one of ptrace, systrap, kvm"},
+		{[]string{"--network=bridge", "version"}, "want one of sandbox, host, none"},
+		{[]string{"spec", "--bogus"}, "flag provided but not defined"},
+		{[]string{"version", "extra"}, "takes no arguments"},
+		{[]string{}, "Usage"},
+	} {
+		out, code := runRunsc(t, tc.args...)
+		if code == 0 || !strings.Contains(out, tc.want) {
+			t.Errorf("runsc %v = %d, %q; want non-zero and %q", tc.args, code, out, tc.want)
+		}
+	}
+}
+
+func TestSpec(t *testing.T) {
+	dir := t.TempDir()
+	if out, code := runRunsc(t, "spec", "--bundle", dir, "--cwd", "/work", "--", "/bin/echo", "hello world"); code != 0 {
+		t.Fatalf("spec = %d, %q", code, out)
+	}
+	spec, err := specutils.Load(dir)
+	if err != nil {
+		t.Fatalf("the written spec does not load and validate: %v", err)
+	}
+	if strings.Join(spec.Process.Args, "|") != "/bin/echo|hello world" || spec.Process.Cwd != "/work" {
+		t.Fatalf("process = %+v", spec.Process)
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, "config.json"))
+	if out, code := runRunsc(t, "spec", "-b", dir); code == 0 || !strings.Contains(out, "already exists") {
+		t.Fatalf("spec over an existing config.json = %d, %q", code, out)
+	}
+	if after, _ := os.ReadFile(filepath.Join(dir, "config.json")); string(after) != string(before) {
+		t.Fatal("spec overwrote an existing config.json")
+	}
+}
+
+func TestInstallUninstall(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "daemon.json")
+	orig := `{"debug": true, "runtimes": {"kata": {"path": "/usr/bin/kata"}}}`
+	if err := os.WriteFile(cfg, []byte(orig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ { // the second install must change nothing
+		if out, code := runRunsc(t, "install", "--config-file", cfg, "--", "--network=none", "--debug"); code != 0 {
+			t.Fatalf("install #%d = %d, %q", i, code, out)
+		}
+	}
+	var m struct {
+		Debug    bool
+		Runtimes map[string]struct {
+			Path        string
+			RuntimeArgs []string
+		}
+	}
+	data, _ := os.ReadFile(cfg)
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	r := m.Runtimes["runsc"]
+	if !m.Debug || m.Runtimes["kata"].Path != "/usr/bin/kata" || r.Path != runsc || strings.Join(r.RuntimeArgs, " ") != "--network=none --debug" {
+		t.Fatalf("daemon.json after install = %s", data)
+	}
+	if out, code := runRunsc(t, "uninstall", "--config-file", cfg); code != 0 {
+		t.Fatalf("uninstall = %d, %q", code, out)
+	}
+	if out, code := runRunsc(t, "uninstall", "--config-file", cfg); code == 0 || !strings.Contains(out, "not found") {
+		t.Fatalf("second uninstall = %d, %q", code, out)
+	}
+	if err := os.WriteFile(cfg, []byte("{not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := runRunsc(t, "install", "--config-file", cfg); code == 0 || !strings.Contains(out, "not a valid JSON object") {
+		t.Fatalf("install over bad JSON = %d, %q", code, out)
+	}
+	if data, _ := os.ReadFile(cfg); string(data) != "{not json" {
+		t.Fatal("invalid daemon.json was overwritten")
+	}
+}

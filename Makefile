@@ -2,7 +2,8 @@
 #   make        builds bin/runsc (static, no cgo)
 #   make test   installs missing Debian packages, then checks formatting, vets
 #               and runs every test (unit, fuzz seeds, syscall suite, e2e)
-#   make bench  runs the benchmarks
+#   make bench  runs the workloads natively, under runc and under runsc
+#   make gobench runs the Go micro-benchmarks
 
 # Go lives in /usr/local/go on Debian machines set up for Go.
 export PATH := $(PATH):/usr/local/go/bin
@@ -12,7 +13,7 @@ LDFLAGS := -X carapace.dev/carapace/runsc/version.Version=$(VERSION)
 # Whole-suite bound; CI allows 90 minutes and we aim to stay far below.
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all runsc test deps fmt vet unit bench clean
+.PHONY: all runsc test deps fmt vet unit bench gobench clean
 
 all: runsc
 
@@ -34,7 +35,12 @@ unit: runsc
 
 test: deps fmt vet unit
 
+# The side-by-side table of native, runc and runsc (test/benchmarks).
 bench: deps runsc
+	$(GO) run ./test/benchmarks/cmd/bench
+
+# The Go micro-benchmarks of every package.
+gobench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./...
 
 clean:

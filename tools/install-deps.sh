@@ -5,11 +5,12 @@
 set -euo pipefail
 
 # gcc, g++, libc6-dev: C/C++ test programs, linked statically.
+# linux-libc-dev: kernel headers the ABI tests compare against.
 # libgtest-dev, libgmock-dev: the syscall conformance suite.
 # busybox-static: a static userland for in-sandbox tests.
 # iproute2: network namespaces and veth pairs for the network tests.
 # runc: the reference runtime the benchmarks compare with.
-packages=(gcc g++ make libc6-dev libgtest-dev libgmock-dev busybox-static iproute2 runc)
+packages=(gcc g++ make libc6-dev linux-libc-dev libgtest-dev libgmock-dev busybox-static iproute2 runc)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"carapace.dev/carapace/runsc/specutils"
+	"carapace.dev/carapace/runsc/testutil"
 )
 
 // runsc is the binary under test, built once by TestMain exactly as the
@@ -20,12 +21,9 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	runsc = filepath.Join(dir, "runsc")
-	build := exec.Command("go", "build", "-o", runsc, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
+	if runsc, err = testutil.BuildRunsc(dir); err != nil {
 		os.RemoveAll(dir)
-		panic("building runsc: " + err.Error() + "\n" + string(out))
+		panic(err)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

@@ -202,7 +202,7 @@ func (f *file) reopen(flags int) (int, error) {
 	var err error
 	f.a.renameMu.RLock()
 	if f.parentFD < 0 {
-		fd, err = unix.Open(f.a.mount.HostPath, flags, 0)
+		fd, err = unix.Openat(f.a.rootDirFD, f.a.rootName, flags, 0)
 	} else {
 		fd, err = unix.Openat(f.parentFD, f.name, flags, 0)
 	}

@@ -28,6 +28,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 
 	"carapace.dev/carapace/pkg/p9"
@@ -56,25 +57,46 @@ type Mount struct {
 // drop, seccomp) and then calls Serve. The Sentry attaches with the name "/"
 // (or "") on each connection.
 func Serve(ctx context.Context, conns []*unet.Socket, mounts []Mount) error {
-	if len(conns) != len(mounts) {
+	attachers, err := OpenMounts(mounts)
+	if err != nil {
 		for _, c := range conns {
 			c.Close()
 		}
-		return fmt.Errorf("fsgofer: %d connections for %d mounts", len(conns), len(mounts))
+		return err
 	}
-	attachers := make([]*Attacher, len(mounts))
-	for i, m := range mounts {
+	return ServeAttachers(ctx, conns, attachers)
+}
+
+// OpenMounts opens the root of every mount, so that a Gofer can do it
+// before confining itself to an empty root and serve afterwards.
+func OpenMounts(mounts []Mount) ([]*Attacher, error) {
+	attachers := make([]*Attacher, 0, len(mounts))
+	for _, m := range mounts {
 		a, err := NewAttacher(m)
 		if err != nil {
-			for _, a := range attachers[:i] {
+			for _, a := range attachers {
 				a.Close()
 			}
-			for _, c := range conns {
-				c.Close()
-			}
-			return err
+			return nil, err
 		}
-		attachers[i] = a
+		attachers = append(attachers, a)
+	}
+	return attachers, nil
+}
+
+// ServeAttachers serves attachers[i] on conns[i] until every connection is
+// closed or ctx is cancelled; it owns and closes both.
+func ServeAttachers(ctx context.Context, conns []*unet.Socket, attachers []*Attacher) error {
+	defer func() {
+		for _, a := range attachers {
+			a.Close()
+		}
+	}()
+	if len(conns) != len(attachers) {
+		for _, c := range conns {
+			c.Close()
+		}
+		return fmt.Errorf("fsgofer: %d connections for %d mounts", len(conns), len(attachers))
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(conns))
@@ -83,14 +105,11 @@ func Serve(ctx context.Context, conns []*unet.Socket, mounts []Mount) error {
 		go func(i int) {
 			defer wg.Done()
 			if err := p9.NewServer(attachers[i]).Handle(ctx, conns[i]); err != nil {
-				errs[i] = fmt.Errorf("fsgofer: serving %s: %w", mounts[i].HostPath, err)
+				errs[i] = fmt.Errorf("fsgofer: serving %s: %w", attachers[i].mount.HostPath, err)
 			}
 		}(i)
 	}
 	wg.Wait()
-	for _, a := range attachers {
-		a.Close()
-	}
 	return errors.Join(errs...)
 }
 
@@ -98,6 +117,12 @@ func Serve(ctx context.Context, conns []*unet.Socket, mounts []Mount) error {
 type Attacher struct {
 	mount  Mount
 	rootFD int
+	// rootDirFD and rootName locate a regular-file root (a file bind
+	// mount) for reopening: by the time files are opened the Gofer has
+	// pivoted into an empty root where HostPath no longer resolves.
+	// rootDirFD is -1 for a directory root.
+	rootDirFD int
+	rootName  string
 	// renameMu serialises renames (writers) against every use of a file's
 	// (parent, name) (readers).
 	renameMu sync.RWMutex
@@ -154,11 +179,24 @@ func NewAttacher(m Mount) (*Attacher, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("fsgofer: mount root %q is neither a directory nor a regular file: %w", m.HostPath, unix.EINVAL)
 	}
-	return &Attacher{mount: m, rootFD: fd, live: make(map[*file]struct{})}, nil
+	a := &Attacher{mount: m, rootFD: fd, rootDirFD: -1, live: make(map[*file]struct{})}
+	if st.Mode&unix.S_IFMT == unix.S_IFREG {
+		dir, name := filepath.Split(filepath.Clean(m.HostPath))
+		dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("fsgofer: opening the directory of mount root %q: %w", m.HostPath, err)
+		}
+		a.rootDirFD, a.rootName = dfd, name
+	}
+	return a, nil
 }
 
-// Close releases the root descriptor.
+// Close releases the root descriptors.
 func (a *Attacher) Close() error {
+	if a.rootDirFD >= 0 {
+		unix.Close(a.rootDirFD)
+	}
 	return unix.Close(a.rootFD)
 }
 

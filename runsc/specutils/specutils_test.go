@@ -107,3 +107,28 @@ func FuzzDecode(f *testing.F) {
 		_, _ = Decode(data) // must not panic
 	})
 }
+
+func TestGoferMounts(t *testing.T) {
+	s := Default(nil, "")
+	s.Root = &specs.Root{Path: "rootfs"}
+	s.Mounts = append(s.Mounts,
+		specs.Mount{Destination: "/data", Source: "/srv/data", Type: "bind", Options: []string{"ro"}},
+		specs.Mount{Destination: "/cfg", Source: "conf", Options: []string{"rbind"}})
+	got := GoferMounts(s, "/bundles/b1", false)
+	want := []GoferMount{
+		{Destination: "/", HostPath: "/bundles/b1/rootfs"},
+		{Destination: "/data", HostPath: "/srv/data", ReadOnly: true},
+		{Destination: "/cfg", HostPath: "/bundles/b1/conf"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("GoferMounts = %+v", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("mount %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if !GoferMounts(s, "/b", true)[0].ReadOnly {
+		t.Error("with overlay the root must be served read-only")
+	}
+}

@@ -1,0 +1,117 @@
+// Package sandbox starts, watches and stops the host processes of one
+// sandbox: the Gofer (and, next, the Sentry), each a re-execution of runsc
+// with the same global settings, in the namespaces DESIGN.md §5.3 asks for,
+// dying with the runsc process that started them.
+package sandbox
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"carapace.dev/carapace/runsc/config"
+	"carapace.dev/carapace/runsc/specutils"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Gofer is a running `runsc gofer` process.
+type Gofer struct {
+	cmd *exec.Cmd
+	// Mounts are the trees it serves, in order.
+	Mounts []specutils.GoferMount
+	// SentryEnds are the Sentry's ends of the 9P sockets, one per mount.
+	SentryEnds []*os.File
+}
+
+// StartGofer starts runscBin as the Gofer of spec in a mount namespace of
+// its own. The Gofer confines itself before serving; it exits when every
+// socket's other end is closed, and is killed if the calling thread's
+// process dies first.
+func StartGofer(runscBin string, conf *config.Config, spec *specs.Spec, bundleDir string) (*Gofer, error) {
+	if conf.Rootless {
+		// Needs a user namespace with an ID mapping: not built yet.
+		return nil, errors.New("--rootless is not supported yet")
+	}
+	mounts := specutils.GoferMounts(spec, bundleDir, conf.Overlay)
+	g := &Gofer{Mounts: mounts}
+	var goferEnds []*os.File
+	closeAll := func() {
+		for _, f := range append(goferEnds, g.SentryEnds...) {
+			f.Close()
+		}
+		g.SentryEnds = nil
+	}
+	for range mounts {
+		// Stream sockets allow a larger msize than seqpacket (pkg/p9).
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("gofer socketpair: %w", err)
+		}
+		g.SentryEnds = append(g.SentryEnds, os.NewFile(uintptr(fds[0]), "gofer-sentry"))
+		goferEnds = append(goferEnds, os.NewFile(uintptr(fds[1]), "gofer-io"))
+	}
+	specData, err := json.Marshal(spec)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	specR, specW, err := os.Pipe()
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	// ExtraFiles become descriptors 3, 4, …: the spec first, then sockets.
+	ioFDs := make([]string, len(goferEnds))
+	for i := range goferEnds {
+		ioFDs[i] = strconv.Itoa(4 + i)
+	}
+	args := append(conf.ToFlags(), "gofer", "--spec-fd=3", "--bundle="+bundleDir, "--io-fds="+strings.Join(ioFDs, ","))
+	cmd := exec.Command(runscBin, args...)
+	cmd.Args[0] = "runsc-gofer"
+	cmd.ExtraFiles = append([]*os.File{specR}, goferEnds...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, nil, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: syscall.CLONE_NEWNS,
+		Pdeathsig:  syscall.SIGKILL,
+	}
+	err = cmd.Start()
+	specR.Close()
+	for _, f := range goferEnds {
+		f.Close()
+	}
+	goferEnds = nil
+	if err != nil {
+		specW.Close()
+		closeAll()
+		return nil, fmt.Errorf("starting the gofer: %w", err)
+	}
+	// The spec may exceed a pipe's buffer: write it while the Gofer reads.
+	go func() {
+		specW.Write(specData)
+		specW.Close()
+	}()
+	g.cmd = cmd
+	return g, nil
+}
+
+// Pid is the Gofer's host pid.
+func (g *Gofer) Pid() int { return g.cmd.Process.Pid }
+
+// Wait waits for the Gofer to exit.
+func (g *Gofer) Wait() error { return g.cmd.Wait() }
+
+// Kill stops the Gofer at once (SIGKILL) and reaps it.
+func (g *Gofer) Kill() {
+	g.cmd.Process.Kill()
+	g.cmd.Wait()
+	for _, f := range g.SentryEnds {
+		f.Close()
+	}
+}

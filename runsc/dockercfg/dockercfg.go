@@ -12,7 +12,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
+
+	"carapace.dev/carapace/runsc/atomicfile"
 )
 
 // DefaultPath is where dockerd reads its configuration.
@@ -105,7 +106,7 @@ func edit(path string, createIfMissing bool, change func(map[string]json.RawMess
 	if bytes.Equal(out.Bytes(), old) {
 		return false, nil
 	}
-	if err := writeAtomic(path, out.Bytes(), mode); err != nil {
+	if err := atomicfile.Write(path, out.Bytes(), mode); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -124,39 +125,4 @@ func read(path string) ([]byte, fs.FileMode, error) {
 		return nil, 0, err
 	}
 	return data, st.Mode().Perm(), nil
-}
-
-func writeAtomic(path string, data []byte, mode fs.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", dir, err)
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("syncing %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", tmp.Name(), err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("replacing %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // make the rename durable; best effort
-		d.Close()
-	}
-	return nil
 }

@@ -1,0 +1,206 @@
+// poll(2), ppoll(2), select(2), pselect(2).
+#include <poll.h>
+#include <sys/select.h>
+
+#include "test_util.h"
+
+namespace {
+
+struct Pipe {
+  Pipe() {
+    int p[2];
+    if (pipe(p) == 0) {
+      r.reset(p[0]);
+      w.reset(p[1]);
+    }
+  }
+  Fd r, w;
+};
+
+TEST(Poll, EmptyPipeNotReadableWritable) {
+  Pipe p;
+  struct pollfd fds[2] = {{p.r.get(), POLLIN, 0}, {p.w.get(), POLLOUT, 0}};
+  EXPECT_RET(1, poll(fds, 2, 0));
+  EXPECT_EQ(fds[0].revents, 0);
+  EXPECT_EQ(fds[1].revents, POLLOUT);
+}
+
+TEST(Poll, ReadableAfterWrite) {
+  Pipe p;
+  ASSERT_RET(1, write(p.w.get(), "x", 1));
+  struct pollfd fd = {p.r.get(), POLLIN, 0};
+  EXPECT_RET(1, poll(&fd, 1, 0));
+  EXPECT_EQ(fd.revents, POLLIN);
+}
+
+TEST(Poll, HangupWhenWriterClosed) {
+  Pipe p;
+  p.w.reset();
+  struct pollfd fd = {p.r.get(), POLLIN, 0};
+  EXPECT_RET(1, poll(&fd, 1, 0));
+  EXPECT_TRUE(fd.revents & POLLHUP);
+}
+
+TEST(Poll, ErrorWhenReaderClosed) {
+  Pipe p;
+  p.r.reset();
+  struct pollfd fd = {p.w.get(), POLLOUT, 0};
+  EXPECT_RET(1, poll(&fd, 1, 0));
+  EXPECT_TRUE(fd.revents & POLLERR);
+}
+
+TEST(Poll, InvalidFdReportsPOLLNVAL) {
+  struct pollfd fd = {12345, POLLIN, 0};
+  EXPECT_RET(1, poll(&fd, 1, 0));
+  EXPECT_EQ(fd.revents, POLLNVAL);
+}
+
+TEST(Poll, NegativeFdIsIgnored) {
+  struct pollfd fd = {-1, POLLIN, 0x7};
+  EXPECT_RET(0, poll(&fd, 1, 0));
+  EXPECT_EQ(fd.revents, 0);
+}
+
+TEST(Poll, TimeoutElapses) {
+  Pipe p;
+  struct pollfd fd = {p.r.get(), POLLIN, 0};
+  int64_t start = NowNs();
+  EXPECT_RET(0, poll(&fd, 1, 50));
+  EXPECT_GE(NowNs() - start, 50 * 1000000LL);
+}
+
+TEST(Poll, WakesWhenDataArrives) {
+  Pipe p;
+  pid_t pid = fork();
+  if (pid == 0) {
+    SleepMs(50);
+    write(p.w.get(), "x", 1);
+    _exit(0);
+  }
+  struct pollfd fd = {p.r.get(), POLLIN, 0};
+  EXPECT_RET(1, poll(&fd, 1, 30000));
+  EXPECT_EQ(fd.revents, POLLIN);
+  waitpid(pid, nullptr, 0);
+}
+
+TEST(Poll, BadArrayIsEFAULT) {
+  EXPECT_ERRNO(EFAULT, poll((struct pollfd*)kBadPtr, 1, 0));
+}
+
+TEST(Poll, TooManyFdsIsEINVAL) {
+  EXPECT_ERRNO(EINVAL, poll(nullptr, 1u << 30, 0));
+}
+
+TEST(Poll, InterruptedBySignalIsEINTR) {
+  EXPECT_CHILD_OK([] {
+    CHILD_CHECK(InstallHandler(SIGALRM, NoopHandler, SA_RESTART) == 0);
+    alarm(1);
+    // poll is never restarted, even with SA_RESTART.
+    CHILD_CHECK(poll(nullptr, 0, 20000) == -1 && errno == EINTR);
+    return 0;
+  });
+}
+
+TEST(Ppoll, TimespecTimeoutAndSigmask) {
+  EXPECT_CHILD_OK([] {
+    CHILD_CHECK(InstallHandler(SIGUSR1, NoopHandler) == 0);
+    sigset_t block;
+    sigemptyset(&block);
+    sigaddset(&block, SIGUSR1);
+    CHILD_CHECK(sigprocmask(SIG_BLOCK, &block, nullptr) == 0);
+    CHILD_CHECK(kill(getpid(), SIGUSR1) == 0);
+    // Blocked signal is pending; ppoll with an empty mask unblocks it.
+    sigset_t empty;
+    sigemptyset(&empty);
+    struct timespec ts = {20, 0};
+    CHILD_CHECK(ppoll(nullptr, 0, &ts, &empty) == -1 && errno == EINTR);
+    // Old mask restored: SIGUSR1 is blocked again.
+    sigset_t cur;
+    sigprocmask(SIG_BLOCK, nullptr, &cur);
+    CHILD_CHECK(sigismember(&cur, SIGUSR1));
+    return 0;
+  });
+}
+
+TEST(Ppoll, ZeroTimeoutReturnsImmediately) {
+  struct timespec ts = {0, 0};
+  EXPECT_RET(0, ppoll(nullptr, 0, &ts, nullptr));
+}
+
+TEST(Ppoll, InvalidTimespecIsEINVAL) {
+  struct timespec ts = {0, 1000000000};
+  EXPECT_ERRNO(EINVAL, ppoll(nullptr, 0, &ts, nullptr));
+}
+
+TEST(Select, ReadableAndWritableSets) {
+  Pipe p;
+  ASSERT_RET(1, write(p.w.get(), "x", 1));
+  fd_set rs, ws;
+  FD_ZERO(&rs);
+  FD_ZERO(&ws);
+  FD_SET(p.r.get(), &rs);
+  FD_SET(p.w.get(), &ws);
+  struct timeval tv = {0, 0};
+  int maxfd = std::max(p.r.get(), p.w.get()) + 1;
+  EXPECT_RET(2, select(maxfd, &rs, &ws, nullptr, &tv));
+  EXPECT_TRUE(FD_ISSET(p.r.get(), &rs));
+  EXPECT_TRUE(FD_ISSET(p.w.get(), &ws));
+}
+
+TEST(Select, ClearsNotReadyFds) {
+  Pipe p;
+  fd_set rs;
+  FD_ZERO(&rs);
+  FD_SET(p.r.get(), &rs);
+  struct timeval tv = {0, 1000};
+  EXPECT_RET(0, select(p.r.get() + 1, &rs, nullptr, nullptr, &tv));
+  EXPECT_FALSE(FD_ISSET(p.r.get(), &rs));
+}
+
+TEST(Select, ClosedFdIsEBADF) {
+  int fd = dup(0);
+  ASSERT_OK(fd);
+  close(fd);
+  fd_set rs;
+  FD_ZERO(&rs);
+  FD_SET(fd, &rs);
+  struct timeval tv = {0, 0};
+  EXPECT_ERRNO(EBADF, select(fd + 1, &rs, nullptr, nullptr, &tv));
+}
+
+TEST(Select, NegativeNfdsIsEINVAL) {
+  struct timeval tv = {0, 0};
+  EXPECT_ERRNO(EINVAL, select(-1, nullptr, nullptr, nullptr, &tv));
+}
+
+TEST(Select, InvalidTimeoutIsEINVAL) {
+  struct timeval tv = {0, -1};
+  EXPECT_ERRNO(EINVAL, select(0, nullptr, nullptr, nullptr, &tv));
+}
+
+TEST(Select, TimeoutUpdatedWithRemainingTime) {
+  struct timeval tv = {0, 20000};
+  EXPECT_RET(0, select(0, nullptr, nullptr, nullptr, &tv));
+  EXPECT_EQ(tv.tv_sec, 0);
+  EXPECT_EQ(tv.tv_usec, 0);
+}
+
+TEST(Pselect, SigmaskAppliedDuringWait) {
+  EXPECT_CHILD_OK([] {
+    CHILD_CHECK(InstallHandler(SIGUSR2, NoopHandler) == 0);
+    sigset_t block;
+    sigemptyset(&block);
+    sigaddset(&block, SIGUSR2);
+    CHILD_CHECK(sigprocmask(SIG_BLOCK, &block, nullptr) == 0);
+    CHILD_CHECK(kill(getpid(), SIGUSR2) == 0);
+    sigset_t empty;
+    sigemptyset(&empty);
+    struct timespec ts = {20, 0};
+    CHILD_CHECK(pselect(0, nullptr, nullptr, nullptr, &ts, &empty) == -1 && errno == EINTR);
+    // pselect does not modify its timeout.
+    CHILD_CHECK(ts.tv_sec == 20 && ts.tv_nsec == 0);
+    return 0;
+  });
+}
+
+}  // namespace

@@ -95,6 +95,12 @@ func (g *Gofer) Execute(ctx context.Context, f *flag.FlagSet, args ...any) subco
 	if err := confine.SetNoNewPrivs(); err != nil {
 		return Failure("gofer: confining: %v", err)
 	}
+	if err := confine.InstallSeccomp(fsgofer.SeccompRules(), conf.SeccompLogOnly); err != nil {
+		return Failure("gofer: confining: %v", err)
+	}
+	if err := confine.TestForbiddenSyscall(); err != nil {
+		return Failure("gofer: %v", err)
+	}
 	conns := make([]*unet.Socket, 0, len(g.ioFDs))
 	for _, fd := range g.ioFDs {
 		s, err := unet.NewSocket(fd)

@@ -34,6 +34,10 @@ func DebugLogPath(pattern, command string, now time.Time, pid int) string {
 	).Replace(pattern)
 }
 
+// sandboxCommands are the processes that share the container's stderr:
+// their log must not land in the application's output unless asked for.
+var sandboxCommands = map[string]bool{"boot": true, "gofer": true}
+
 // Setup configures logging for one runsc process running subcommand
 // command. The returned function closes the files it opened.
 func Setup(conf *config.Config, command string) (func(), error) {
@@ -44,6 +48,10 @@ func Setup(conf *config.Config, command string) (func(), error) {
 		}
 	}
 	var w io.Writer = os.Stderr
+	if sandboxCommands[command] && !conf.Debug {
+		// Failures still reach stderr through the command's own message.
+		w = io.Discard
+	}
 	if conf.LogFilename != "" {
 		f, err := os.OpenFile(conf.LogFilename, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 		if err != nil {

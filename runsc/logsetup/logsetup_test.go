@@ -1,6 +1,7 @@
 package logsetup
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,5 +48,27 @@ func TestSetupWritesEachProcessFile(t *testing.T) {
 		if !strings.Contains(string(data), "hello from the test") {
 			t.Errorf("%s = %q", p, data)
 		}
+	}
+}
+
+func TestSandboxProcessesKeepStderrClean(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := os.Stderr
+	os.Stderr = w
+	done, err := Setup(config.Default(), "boot")
+	os.Stderr = saved
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Warningf("unimplemented syscall")
+	done()
+	w.Close()
+	data, _ := io.ReadAll(r)
+	log.SetTarget(os.Stderr, log.Text)
+	if len(data) != 0 {
+		t.Fatalf("boot logged to the container's stderr: %q", data)
 	}
 }

@@ -5,12 +5,10 @@
 package sandbox
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"syscall"
 
@@ -57,46 +55,25 @@ func StartGofer(runscBin string, conf *config.Config, spec *specs.Spec, bundleDi
 		g.SentryEnds = append(g.SentryEnds, os.NewFile(uintptr(fds[0]), "gofer-sentry"))
 		goferEnds = append(goferEnds, os.NewFile(uintptr(fds[1]), "gofer-io"))
 	}
-	specData, err := json.Marshal(spec)
-	if err != nil {
-		closeAll()
-		return nil, err
-	}
-	specR, specW, err := os.Pipe()
-	if err != nil {
-		closeAll()
-		return nil, err
-	}
-	// ExtraFiles become descriptors 3, 4, …: the spec first, then sockets.
 	ioFDs := make([]string, len(goferEnds))
 	for i := range goferEnds {
-		ioFDs[i] = strconv.Itoa(4 + i)
+		ioFDs[i] = fdArg(i)
 	}
-	args := append(conf.ToFlags(), "gofer", "--spec-fd=3", "--bundle="+bundleDir, "--io-fds="+strings.Join(ioFDs, ","))
-	cmd := exec.Command(runscBin, args...)
-	cmd.Args[0] = "runsc-gofer"
-	cmd.ExtraFiles = append([]*os.File{specR}, goferEnds...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, nil, os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags: syscall.CLONE_NEWNS,
-		Pdeathsig:  syscall.SIGKILL,
-	}
-	err = cmd.Start()
-	specR.Close()
+	cmd, err := startChild(runscBin, conf, spec, child{
+		subcommand: "gofer",
+		args:       []string{"--bundle=" + bundleDir, "--io-fds=" + strings.Join(ioFDs, ",")},
+		files:      goferEnds,
+		stdio:      [3]*os.File{nil, nil, os.Stderr},
+		cloneflags: syscall.CLONE_NEWNS,
+	})
 	for _, f := range goferEnds {
 		f.Close()
 	}
 	goferEnds = nil
 	if err != nil {
-		specW.Close()
 		closeAll()
-		return nil, fmt.Errorf("starting the gofer: %w", err)
+		return nil, err
 	}
-	// The spec may exceed a pipe's buffer: write it while the Gofer reads.
-	go func() {
-		specW.Write(specData)
-		specW.Close()
-	}()
 	g.cmd = cmd
 	return g, nil
 }

@@ -4,15 +4,18 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"carapace.dev/carapace/pkg/p9"
 	"carapace.dev/carapace/pkg/unet"
 	"carapace.dev/carapace/runsc/config"
+	"carapace.dev/carapace/runsc/confine"
 	"carapace.dev/carapace/runsc/specutils"
 	"carapace.dev/carapace/runsc/testutil"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -159,6 +162,9 @@ func TestGoferServesConfined(t *testing.T) {
 	if got := procField(t, pid, "NoNewPrivs"); got != "1" {
 		t.Errorf("gofer NoNewPrivs = %s", got)
 	}
+	if got := procField(t, pid, "Seccomp"); got != "2" {
+		t.Errorf("gofer Seccomp = %s, want 2 (filter mode)", got)
+	}
 	ours, _ := os.Readlink("/proc/self/ns/mnt")
 	theirs, _ := os.Readlink(filepath.Join("/proc", itoa(pid), "ns", "mnt"))
 	if ours == theirs {
@@ -195,5 +201,26 @@ func TestGoferRefusesAMissingRoot(t *testing.T) {
 	defer g.Kill()
 	if err := g.Wait(); err == nil {
 		t.Fatal("gofer serving a missing root exited successfully")
+	}
+}
+
+func TestGoferSeccompKillsForbiddenSyscalls(t *testing.T) {
+	requireRoot(t)
+	t.Setenv(confine.TestOnlyForbiddenSyscallEnv, "1")
+	spec := specutils.Default([]string{"/bin/true"}, "/")
+	spec.Root = &specs.Root{Path: t.TempDir()}
+	g, err := StartGofer(runscBin, config.Default(), spec, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Kill()
+	err = g.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		t.Fatalf("gofer exit = %v, want death by SIGSYS", err)
+	}
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGSYS {
+		t.Fatalf("gofer exit = %v, want death by SIGSYS", err)
 	}
 }

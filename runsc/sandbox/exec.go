@@ -1,0 +1,59 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+
+	"carapace.dev/carapace/runsc/config"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// child describes one re-execution of runsc as a sandbox process.
+type child struct {
+	subcommand string
+	// args follow the subcommand; "--spec-fd=3" is added.
+	args []string
+	// files become descriptors 4, 5, … in the child (3 is the spec).
+	files      []*os.File
+	stdio      [3]*os.File
+	cloneflags uintptr
+}
+
+// fdArg names, for the child, the descriptor files[i] will have.
+func fdArg(i int) string { return strconv.Itoa(4 + i) }
+
+// startChild starts runscBin as c with conf's flags, feeding it spec on
+// descriptor 3. The child is killed if the thread that started it dies
+// (PDEATHSIG): runsc processes never outlive the runsc that made them.
+func startChild(runscBin string, conf *config.Config, spec *specs.Spec, c child) (*exec.Cmd, error) {
+	specData, err := json.Marshal(spec)
+	if err != nil {
+		return nil, err
+	}
+	specR, specW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	args := append(conf.ToFlags(), c.subcommand, "--spec-fd=3")
+	cmd := exec.Command(runscBin, append(args, c.args...)...)
+	cmd.Args[0] = "runsc-" + c.subcommand
+	cmd.ExtraFiles = append([]*os.File{specR}, c.files...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.stdio[0], c.stdio[1], c.stdio[2]
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: c.cloneflags, Pdeathsig: syscall.SIGKILL}
+	err = cmd.Start()
+	specR.Close()
+	if err != nil {
+		specW.Close()
+		return nil, fmt.Errorf("starting runsc %s: %w", c.subcommand, err)
+	}
+	// The spec may exceed a pipe's buffer: write it while the child reads.
+	go func() {
+		specW.Write(specData)
+		specW.Close()
+	}()
+	return cmd, nil
+}

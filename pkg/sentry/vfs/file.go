@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 
 	"carapace.dev/carapace/pkg/sentry/kernel/auth"
@@ -126,6 +127,43 @@ type FileDescription struct {
 	// hasLocks is set once the file has taken a lock, so closing files
 	// that never did skips the lock table.
 	hasLocks atomic.Bool
+
+	// Release hooks (OnRelease); hasHooks lets DecRef skip the lock.
+	hasHooks atomic.Bool
+	hooksMu  sync.Mutex
+	nextHook uint64
+	hooks    map[uint64]func(context.Context)
+}
+
+// OnRelease arranges for fn to run when the file's last reference goes,
+// before the filesystem releases it: epoll drops its interest in the file
+// then (epoll(7): a file leaves an epoll set when all its descriptors are
+// closed). The returned function cancels the hook.
+func (fd *FileDescription) OnRelease(fn func(context.Context)) (cancel func()) {
+	fd.hooksMu.Lock()
+	defer fd.hooksMu.Unlock()
+	if fd.hooks == nil {
+		fd.hooks = make(map[uint64]func(context.Context))
+	}
+	fd.nextHook++
+	id := fd.nextHook
+	fd.hooks[id] = fn
+	fd.hasHooks.Store(true)
+	return func() {
+		fd.hooksMu.Lock()
+		delete(fd.hooks, id)
+		fd.hooksMu.Unlock()
+	}
+}
+
+func (fd *FileDescription) runReleaseHooks(ctx context.Context) {
+	fd.hooksMu.Lock()
+	hooks := fd.hooks
+	fd.hooks = nil
+	fd.hooksMu.Unlock()
+	for _, fn := range hooks {
+		fn(ctx)
+	}
 }
 
 // NewFileDescription returns a file description with one reference on vd
@@ -149,6 +187,9 @@ func (fd *FileDescription) IncRef() { fd.refs.Add(1) }
 // DecRef drops a reference; the last releases the file.
 func (fd *FileDescription) DecRef(ctx context.Context) {
 	if fd.refs.Add(-1) == 0 {
+		if fd.hasHooks.Load() {
+			fd.runReleaseHooks(ctx)
+		}
 		fd.releaseLocks(ctx)
 		fd.impl.Release(ctx)
 		fd.vd.DecRef(ctx)

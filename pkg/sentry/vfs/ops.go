@@ -469,6 +469,16 @@ const (
 	renameWhiteout  = 4
 )
 
+// Renamer is implemented by directory inodes that must carry out a rename
+// as one operation rather than as the Unlink and Link halves (an overlay,
+// whose upper layer renames atomically and must decide whiteouts and EXDEV
+// before anything changes). The vfs calls it on the old parent, with the
+// tree lock held for writing, after its own checks; repl is nil when no
+// name is replaced. flags are renameat2(2)'s.
+type Renamer interface {
+	Rename(ctx context.Context, oldName string, old Inode, newParent Inode, newName string, repl Inode, flags uint32) error
+}
+
 // RenameAt is rename(2)/renameat2(2).
 func (vfs *VirtualFilesystem) RenameAt(ctx context.Context, creds *auth.Credentials, oldpop, newpop *PathOperation, opts *RenameOptions) error {
 	if opts.Flags&^(renameNoReplace|renameExchange|renameWhiteout) != 0 ||
@@ -571,6 +581,27 @@ func (vfs *VirtualFilesystem) renameLocked(ctx context.Context, creds *auth.Cred
 		}
 		if or.cur.mount.ReadOnly() {
 			return unix.EROFS
+		}
+		if rn, ok := op.inode.(Renamer); ok {
+			var replIno Inode
+			if repl != nil {
+				replIno = repl.inode
+			}
+			if err := rn.Rename(ctx, oldName, old.inode, np.inode, newName, replIno, flags); err != nil {
+				return err
+			}
+			delete(op.children, oldName)
+			if exchange {
+				delete(np.children, newName)
+				np.insertChildLocked(newName, old)
+				op.insertChildLocked(oldName, repl)
+				return nil
+			}
+			if repl != nil && repl.kill() {
+				release = append(release, repl)
+			}
+			np.insertChildLocked(newName, old)
+			return nil
 		}
 		if exchange {
 			if err := op.inode.Unlink(ctx, oldName, old.inode, true); err != nil {

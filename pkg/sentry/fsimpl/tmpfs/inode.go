@@ -53,7 +53,7 @@ func (fs *filesystem) newInode(opts *vfs.MknodOptions) *inode {
 		i.dir = &directory{byName: make(map[string]*dirEntry), nextCookie: firstCookie}
 		i.nlink = 2
 	case unix.S_IFREG:
-		i.data = &regularData{pages: make(map[uint64]page)}
+		i.data = &regularData{pages: make(map[uint64]page), seals: unix.F_SEAL_SEAL}
 	case unix.S_IFLNK:
 		i.target = opts.Target
 	case unix.S_IFCHR, unix.S_IFBLK:
@@ -152,6 +152,10 @@ func (i *inode) SetStat(_ context.Context, o *vfs.SetStatOptions) error {
 			return unix.EFBIG
 		}
 		i.data.mu.Lock()
+		if err := i.data.sealsAllowSizeLocked(int64(o.Size)); err != nil {
+			i.data.mu.Unlock()
+			return err
+		}
 		i.data.truncateLocked(i.fs, int64(o.Size))
 		i.data.mu.Unlock()
 	}

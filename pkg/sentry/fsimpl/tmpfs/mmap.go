@@ -32,6 +32,20 @@ func (f *regularFile) ConfigureMMap(_ context.Context, fd *vfs.FileDescription, 
 	if opts.Offset+opts.Length < opts.Offset {
 		return unix.EOVERFLOW
 	}
+	if !opts.Private {
+		d := f.inode.data
+		d.mu.RLock()
+		sealed := d.seals&(unix.F_SEAL_WRITE|unix.F_SEAL_FUTURE_WRITE) != 0
+		d.mu.RUnlock()
+		if sealed {
+			// A write-sealed memfd maps shared only read-only, and
+			// mprotect may not add write later.
+			if opts.Perms.Write {
+				return unix.EPERM
+			}
+			opts.MaxPerms.Write = false
+		}
+	}
 	opts.Mappable = mappable{f.inode}
 	if opts.MappingIdentity == nil {
 		fd.IncRef()

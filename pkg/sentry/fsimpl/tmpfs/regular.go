@@ -31,6 +31,9 @@ type regularData struct {
 	pages map[uint64]page // by page index
 	// mappings are the address ranges that map the file (mmap).
 	mappings []mapping
+	// seals are the memfd seals (F_ADD_SEALS); files that are not
+	// sealable memfds carry F_SEAL_SEAL, as on Linux.
+	seals uint32
 }
 
 var zeroPage [pageSize]byte
@@ -117,7 +120,16 @@ func (r *regularData) writeAt(ctx context.Context, fs *filesystem, src usermem.I
 	if appending {
 		off = r.size
 	}
+	if r.seals&(unix.F_SEAL_WRITE|unix.F_SEAL_FUTURE_WRITE) != 0 {
+		return 0, off, unix.EPERM
+	}
 	want := src.NumBytes()
+	if r.seals&unix.F_SEAL_GROW != 0 {
+		if off >= r.size {
+			return 0, off, unix.EPERM
+		}
+		want = min(want, r.size-off)
+	}
 	if want > maxFileSize-off {
 		want = maxFileSize - off
 		if want == 0 {
@@ -280,6 +292,9 @@ func (f *regularFile) Allocate(_ context.Context, mode, offset, length uint64) e
 	d := f.inode.data
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if mode&unix.FALLOC_FL_KEEP_SIZE == 0 && int64(end) > d.size && d.seals&unix.F_SEAL_GROW != 0 {
+		return unix.EPERM
+	}
 	for idx := offset / pageSize; idx*pageSize < end; idx++ {
 		if _, err := d.pageForWrite(f.inode.fs, idx); err != nil {
 			return err

@@ -1,0 +1,249 @@
+// Package devpts owns the pseudo-terminal filesystem (pts(4)): /dev/pts
+// with its ptmx node and one node per pty, each pty a master/replica pair
+// joined by a line discipline (canonical and raw input, echo, erase and
+// kill editing, ISIG characters reported to the kernel through Hooks,
+// termios and window size ioctls, TIOCGPTN/TIOCSPTLCK).
+package devpts
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"carapace.dev/carapace/pkg/sentry/kernel/auth"
+	"carapace.dev/carapace/pkg/sentry/vfs"
+	"golang.org/x/sys/unix"
+)
+
+// Name is the filesystem type name.
+const Name = "devpts"
+
+// devptsMagic is DEVPTS_SUPER_MAGIC.
+const devptsMagic = 0x1cd1
+
+// Device numbers: ptmx is 5:2, replicas are major 136 (UNIX98_PTY_SLAVE_MAJOR).
+const (
+	ptmxMajor, ptmxMinor = 5, 2
+	replicaMajor         = 136
+)
+
+// maxPTYs bounds the pty numbers of one instance (/proc/sys/kernel/pty/max).
+const maxPTYs = 4096
+
+// Options is passed as GetFilesystemOptions.InternalData.
+type Options struct {
+	// Hooks are given to every new terminal (nil: signals are dropped and
+	// the foreground group is kept in the terminal).
+	Hooks Hooks
+}
+
+// FilesystemType implements vfs.FilesystemType. Every mount is a new
+// instance with its own numbering (newinstance).
+type FilesystemType struct{}
+
+// Name implements vfs.FilesystemType.
+func (FilesystemType) Name() string { return Name }
+
+type filesystem struct {
+	vfsfs *vfs.Filesystem
+	hooks Hooks
+	born  unix.StatxTimestamp
+
+	mu   sync.Mutex
+	ptys map[uint32]*Terminal
+}
+
+// Release implements vfs.FilesystemImpl.
+func (fs *filesystem) Release(context.Context) {}
+
+// GetFilesystem implements vfs.FilesystemType.
+func (FilesystemType) GetFilesystem(ctx context.Context, v *vfs.VirtualFilesystem, creds *auth.Credentials, source string, opts vfs.GetFilesystemOptions) (*vfs.Filesystem, *vfs.Dentry, error) {
+	fs := &filesystem{ptys: make(map[uint32]*Terminal)}
+	if o, ok := opts.InternalData.(*Options); ok && o != nil {
+		fs.hooks = o.Hooks
+	}
+	now := time.Now()
+	fs.born = unix.StatxTimestamp{Sec: now.Unix(), Nsec: uint32(now.Nanosecond())}
+	fs.vfsfs = v.NewFilesystem(fs)
+	d := fs.vfsfs.NewDentry(&rootInode{baseInode{fs: fs}})
+	d.IncRef()
+	return fs.vfsfs, d, nil
+}
+
+// newTerminal allocates the lowest free pty number.
+func (fs *filesystem) newTerminal() (*Terminal, error) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	for i := uint32(0); i < maxPTYs; i++ {
+		if _, used := fs.ptys[i]; !used {
+			t := newTerminal(fs, i, fs.hooks)
+			fs.ptys[i] = t
+			return t, nil
+		}
+	}
+	return nil, unix.ENOSPC
+}
+
+func (fs *filesystem) release(t *Terminal) {
+	fs.mu.Lock()
+	if fs.ptys[t.index] == t {
+		delete(fs.ptys, t.index)
+	}
+	fs.mu.Unlock()
+}
+
+func (fs *filesystem) lookup(index uint32) *Terminal {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return fs.ptys[index]
+}
+
+// baseInode has what devpts inodes share.
+type baseInode struct {
+	vfs.InodeDefaults
+	fs *filesystem
+}
+
+func (baseInode) IncRef()                {}
+func (baseInode) DecRef(context.Context) {}
+
+func (b baseInode) StatFS(context.Context) (vfs.Statfs, error) {
+	return vfs.Statfs{Type: devptsMagic, Bsize: 4096, Frsize: 4096, Namelen: 255}, nil
+}
+
+func (b baseInode) Owner() (auth.UID, auth.GID) { return auth.RootUID, auth.RootGID }
+
+func (b baseInode) stat(ino uint64, mode uint32, major, minor uint32) vfs.Statx {
+	return vfs.Statx{Mask: unix.STATX_BASIC_STATS, Blksize: 1024, Nlink: 1, Mode: uint16(mode), Ino: ino,
+		Rdev_major: major, Rdev_minor: minor, Atime: b.fs.born, Mtime: b.fs.born, Ctime: b.fs.born}
+}
+
+// rootInode is /dev/pts: ptmx and the numbers of live ptys.
+type rootInode struct{ baseInode }
+
+func (r *rootInode) Mode() uint32 { return unix.S_IFDIR | 0o755 }
+
+func (r *rootInode) Stat(context.Context, uint32) (vfs.Statx, error) {
+	st := r.stat(1, r.Mode(), 0, 0)
+	st.Nlink = 2
+	return st, nil
+}
+
+func (r *rootInode) Open(ctx context.Context, vd vfs.VirtualDentry, flags uint32) (vfs.FileDescriptionImpl, error) {
+	return &dirFile{fs: r.fs, vd: vd}, nil
+}
+
+// Lookup implements vfs.Inode. A pts inode names a number, not a
+// terminal: the vfs may keep it after the pty goes and the number is
+// reused.
+func (r *rootInode) Lookup(_ context.Context, name string) (vfs.Inode, error) {
+	if name == "ptmx" {
+		return &ptmxInode{baseInode{fs: r.fs}}, nil
+	}
+	n, err := strconv.ParseUint(name, 10, 32)
+	if err != nil || strconv.FormatUint(n, 10) != name || r.fs.lookup(uint32(n)) == nil {
+		return nil, unix.ENOENT
+	}
+	return &replicaInode{baseInode{fs: r.fs}, uint32(n)}, nil
+}
+
+func (r *rootInode) IterDirents(_ context.Context, offset int64, parentIno uint64, cb func(vfs.Dirent) bool) (int64, error) {
+	ents := []vfs.Dirent{{Name: ".", Ino: 1, Type: unix.DT_DIR}, {Name: "..", Ino: parentIno, Type: unix.DT_DIR}, {Name: "ptmx", Ino: 2, Type: unix.DT_CHR}}
+	r.fs.mu.Lock()
+	var idx []uint32
+	for i := range r.fs.ptys {
+		idx = append(idx, i)
+	}
+	r.fs.mu.Unlock()
+	slices.Sort(idx)
+	for _, i := range idx {
+		// Offsets of pty entries are their number + 3: stable however
+		// others come and go.
+		ents = append(ents, vfs.Dirent{Name: strconv.FormatUint(uint64(i), 10), Ino: uint64(i) + 3, Type: unix.DT_CHR})
+	}
+	for _, d := range ents {
+		off := int64(d.Ino)
+		if d.Name == "." {
+			off = 0
+		} else if d.Name == ".." {
+			off = 1
+		}
+		if off < offset {
+			continue
+		}
+		d.NextOff = off + 1
+		if !cb(d) {
+			return off, nil
+		}
+		offset = off + 1
+	}
+	return offset, nil
+}
+
+func (r *rootInode) StatFS(ctx context.Context) (vfs.Statfs, error) { return r.baseInode.StatFS(ctx) }
+
+type dirFile struct {
+	vfs.FileDescriptionDefaults
+	fs  *filesystem
+	vd  vfs.VirtualDentry
+	mu  sync.Mutex
+	off int64
+}
+
+func (f *dirFile) IterDirents(ctx context.Context, fd *vfs.FileDescription, cb func(vfs.Dirent) bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	off, err := fd.Inode().IterDirents(ctx, f.off, vfs.ParentIno(ctx, fd.VirtualDentry()), cb)
+	f.off = off
+	return err
+}
+
+// ptmxInode opens a new pty's master.
+type ptmxInode struct{ baseInode }
+
+func (p *ptmxInode) Mode() uint32 { return unix.S_IFCHR | 0o666 }
+
+func (p *ptmxInode) Stat(context.Context, uint32) (vfs.Statx, error) {
+	return p.stat(2, p.Mode(), ptmxMajor, ptmxMinor), nil
+}
+
+func (p *ptmxInode) Open(context.Context, vfs.VirtualDentry, uint32) (vfs.FileDescriptionImpl, error) {
+	t, err := p.fs.newTerminal()
+	if err != nil {
+		return nil, err
+	}
+	return &end{t: t, master: true}, nil
+}
+
+// replicaInode is /dev/pts/N.
+type replicaInode struct {
+	baseInode
+	index uint32
+}
+
+func (r *replicaInode) Mode() uint32 { return unix.S_IFCHR | 0o620 }
+
+func (r *replicaInode) Stat(context.Context, uint32) (vfs.Statx, error) {
+	if r.fs.lookup(r.index) == nil {
+		return vfs.Statx{}, unix.ENOENT
+	}
+	return r.stat(uint64(r.index)+3, r.Mode(), replicaMajor, r.index), nil
+}
+
+// Open implements vfs.Inode: EIO while the master keeps the pty locked.
+func (r *replicaInode) Open(context.Context, vfs.VirtualDentry, uint32) (vfs.FileDescriptionImpl, error) {
+	t := r.fs.lookup(r.index)
+	if t == nil {
+		return nil, unix.ENOENT
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.locked || !t.masterOpen {
+		return nil, unix.EIO
+	}
+	t.replicaOpens++
+	t.hadReplica = true
+	return &end{t: t}, nil
+}

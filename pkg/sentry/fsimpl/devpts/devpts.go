@@ -247,3 +247,29 @@ func (r *replicaInode) Open(context.Context, vfs.VirtualDentry, uint32) (vfs.Fil
 	t.hadReplica = true
 	return &end{t: t}, nil
 }
+
+// ptmxDevice opens masters of one devpts instance through a /dev/ptmx
+// device node of another filesystem (devtmpfs, tmpfs).
+type ptmxDevice struct{ fs *filesystem }
+
+// Open implements vfs.Device.
+func (d ptmxDevice) Open(ctx context.Context, vd vfs.VirtualDentry, flags uint32) (vfs.FileDescriptionImpl, error) {
+	return (&ptmxInode{baseInode{fs: d.fs}}).Open(ctx, vd, flags)
+}
+
+// PtmxDevice returns the driver for character device 5:2 (/dev/ptmx)
+// that allocates ptys in the devpts instance fs, for
+// VirtualFilesystem.RegisterDevice. EINVAL if fs is not a devpts.
+func PtmxDevice(fs *vfs.Filesystem) (vfs.Device, error) {
+	d, ok := fs.Impl().(*filesystem)
+	if !ok {
+		return nil, unix.EINVAL
+	}
+	return ptmxDevice{d}, nil
+}
+
+// Device numbers of /dev/ptmx, for registering PtmxDevice.
+const (
+	PtmxMajor = ptmxMajor
+	PtmxMinor = ptmxMinor
+)

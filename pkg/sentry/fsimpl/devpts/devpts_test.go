@@ -367,3 +367,43 @@ func TestTwoPTYsAreIndependent(t *testing.T) {
 		t.Fatalf("cross talk: %q %q", a, b)
 	}
 }
+
+func TestPtmxDeviceNode(t *testing.T) {
+	e := newEnv(t)
+	dev, err := devpts.PtmxDevice(e.root.Mount().Filesystem())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.v.RegisterDevice(vfs.CharDevice, devpts.PtmxMajor, devpts.PtmxMinor, dev); err != nil {
+		t.Fatal(err)
+	}
+	// Open through the device registry, as a /dev/ptmx node of another
+	// filesystem would.
+	impl, err := e.v.OpenDeviceSpecialFile(e.ctx, e.root, vfs.CharDevice, devpts.PtmxMajor, devpts.PtmxMinor, unix.O_RDWR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := vfs.NewFileDescription(impl, unix.O_RDWR|unix.O_NONBLOCK, e.root)
+	defer m.DecRef(e.ctx)
+	tt, ok := devpts.TerminalFromFile(m)
+	if !ok || tt.Index() != 0 {
+		t.Fatalf("terminal %v %v", tt, ok)
+	}
+	if err := e.ioctl(m, unix.TIOCSPTLCK, make([]byte, 4)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.open("/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.DecRef(e.ctx)
+	e.write(r, "x")
+	if got := e.read(m); got != "x" {
+		t.Fatalf("master read %q", got)
+	}
+	anon := e.v.NewAnonVirtualDentry("x")
+	defer anon.DecRef(e.ctx)
+	if _, err := devpts.PtmxDevice(anon.Mount().Filesystem()); !errors.Is(err, unix.EINVAL) {
+		t.Fatalf("PtmxDevice of a non-devpts: %v", err)
+	}
+}

@@ -50,7 +50,8 @@ func (f *fileFD) get(ctx context.Context, fd *vfs.FileDescription) (*vfs.FileDes
 			return nil, err
 		}
 	}
-	if want := fd.StatusFlags(); in.StatusFlags() != want {
+	want := fd.StatusFlags() | in.StatusFlags()&unix.O_NOATIME
+	if in.StatusFlags() != want {
 		in.SetStatusFlags(want)
 	}
 	return in, nil

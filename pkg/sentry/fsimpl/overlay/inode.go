@@ -287,11 +287,21 @@ func (i *inode) Open(ctx context.Context, vd vfs.VirtualDentry, flags uint32) (v
 	return i.newFileFD(ctx, flags)
 }
 
-// openReal opens the layer file that answers for i now.
+// openReal opens the layer file that answers for i now. The vfs has
+// checked permissions at the overlay, and a truncation has been done by
+// SetStat, so the layer inode opens it directly.
 func (i *inode) openReal(ctx context.Context, flags uint32) (*vfs.FileDescription, error) {
 	r := i.real()
 	flags &^= unix.O_CREAT | unix.O_EXCL | unix.O_TRUNC | unix.O_NOCTTY | unix.O_CLOEXEC | unix.O_DIRECTORY
-	return r.Mount().Filesystem().VFS().OpenAt(ctx, i.fs.creds, pop(r, ""), &vfs.OpenOptions{Flags: flags})
+	if i.upper.Load() == nil {
+		// Reading through the overlay leaves the lower's atime alone.
+		flags |= unix.O_NOATIME
+	}
+	impl, err := r.Dentry().Inode().Open(ctx, r, flags)
+	if err != nil {
+		return nil, err
+	}
+	return vfs.NewFileDescription(impl, flags|unix.O_LARGEFILE, r), nil
 }
 
 // Lookup implements vfs.Inode.

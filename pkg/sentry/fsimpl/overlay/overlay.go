@@ -232,7 +232,7 @@ func (fs *filesystem) clearWhiteouts(ctx context.Context, dir vfs.VirtualDentry)
 // copyData copies up to limit bytes of src's file to dst's (both layer
 // dentries of regular files).
 func (fs *filesystem) copyData(ctx context.Context, src, dst vfs.VirtualDentry, limit uint64) error {
-	in, err := src.Mount().Filesystem().VFS().OpenAt(ctx, fs.creds, pop(src, ""), &vfs.OpenOptions{Flags: unix.O_RDONLY})
+	in, err := src.Mount().Filesystem().VFS().OpenAt(ctx, fs.creds, pop(src, ""), &vfs.OpenOptions{Flags: unix.O_RDONLY | unix.O_NOATIME})
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"carapace.dev/carapace/pkg/hostarch"
@@ -116,6 +117,12 @@ func (e *env) snapshot(root vfs.VirtualDentry) map[string]string {
 		e.must(err)
 		desc := fmt.Sprintf("mode=%o uid=%d gid=%d size=%d ino=%d nlink=%d mtime=%d.%d ctime=%d.%d rdev=%d:%d",
 			st.Mode, st.Uid, st.Gid, st.Size, st.Ino, st.Nlink, st.Mtime.Sec, st.Mtime.Nsec, st.Ctime.Sec, st.Ctime.Nsec, st.Rdev_major, st.Rdev_minor)
+		if st.Mode&unix.S_IFMT == unix.S_IFREG {
+			// Regular files' atime too: the overlay reads lower files
+			// with O_NOATIME. (Readdir and readlink of the lower do
+			// touch it, as on Linux.)
+			desc += fmt.Sprintf(" atime=%d.%d", st.Atime.Sec, st.Atime.Nsec)
+		}
 		xs, err := e.v.ListXattrAt(e.ctx, e.creds, pp)
 		e.must(err)
 		for _, x := range xs {
@@ -168,7 +175,7 @@ func (e *env) checkLowerUntouched() {
 
 func (e *env) readFile(root vfs.VirtualDentry, p string) string {
 	e.t.Helper()
-	fd, err := e.v.OpenAt(e.ctx, e.creds, vfstest.Pop(root, p), &vfs.OpenOptions{Flags: unix.O_RDONLY})
+	fd, err := e.v.OpenAt(e.ctx, e.creds, vfstest.Pop(root, p), &vfs.OpenOptions{Flags: unix.O_RDONLY | unix.O_NOATIME})
 	e.must(err)
 	defer fd.DecRef(e.ctx)
 	b, err := vfstest.Read(e.ctx, fd, 1<<16)
@@ -742,5 +749,79 @@ func TestFIFOThroughOverlay(t *testing.T) {
 	}
 	if e.inUpper("/fifo") {
 		t.Fatal("fifo copied up by open")
+	}
+}
+
+func TestConcurrentCopyUp(t *testing.T) {
+	e := newEnv(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := range 8 {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			fd, err := e.v.OpenAt(e.ctx, e.creds, e.pop("/dir/sub/x"), &vfs.OpenOptions{Flags: unix.O_WRONLY | unix.O_APPEND})
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer fd.DecRef(e.ctx)
+			if _, err := vfstest.Write(e.ctx, fd, []byte{byte('0' + i)}); err != nil {
+				errs <- err
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			fd, err := e.v.OpenAt(e.ctx, e.creds, e.pop("/dir/sub/x"), &vfs.OpenOptions{Flags: unix.O_RDONLY})
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer fd.DecRef(e.ctx)
+			if b, err := vfstest.Read(e.ctx, fd, 64); err != nil || len(b) == 0 || b[0] != 'x' {
+				errs <- fmt.Errorf("concurrent read %q %v", b, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	got := e.read("/dir/sub/x")
+	if len(got) != 9 || got[0] != 'x' {
+		t.Fatalf("after concurrent appends: %q", got)
+	}
+	for i := range 8 {
+		if !strings.ContainsRune(got, rune('0'+i)) {
+			t.Fatalf("append %d lost: %q", i, got)
+		}
+	}
+}
+
+func TestCreateSymlinkAndNodes(t *testing.T) {
+	e := newEnv(t)
+	// Over a whited-out lower name, and fresh.
+	e.must(e.v.UnlinkAt(e.ctx, e.creds, e.pop("/link")))
+	e.must(e.v.SymlinkAt(e.ctx, e.creds, e.pop("/link"), "dir/a"))
+	if got, err := e.v.ReadlinkAt(e.ctx, e.creds, e.pop("/link")); err != nil || got != "dir/a" {
+		t.Fatalf("readlink %q %v", got, err)
+	}
+	if got := e.read("/link"); got != "a" {
+		t.Fatalf("through new link: %q", got)
+	}
+	e.must(e.v.MknodAt(e.ctx, e.creds, e.pop("/dir/null"), &vfs.MknodOptions{Mode: unix.S_IFCHR | 0o666, DevMajor: 1, DevMinor: 3}))
+	st := e.mustStat("/dir/null")
+	if st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev_major != 1 || st.Rdev_minor != 3 {
+		t.Fatalf("device node %+v", st)
+	}
+	if got := e.ls("/dir"); !slices.Contains(got, "null") {
+		t.Fatalf("ls %v", got)
+	}
+	// A directory made over a whited-out lower file is opaque too.
+	e.must(e.v.UnlinkAt(e.ctx, e.creds, e.pop("/dir/b")))
+	e.must(e.v.MkdirAt(e.ctx, e.creds, e.pop("/dir/b"), &vfs.MkdirOptions{Mode: 0o755}))
+	if got := e.ls("/dir/b"); !slices.Equal(got, []string{".", ".."}) {
+		t.Fatalf("ls /dir/b %v", got)
 	}
 }

@@ -29,9 +29,11 @@ func run(args []string) int {
 	cdr.Register(cdr.FlagsCommand(), "")
 	cdr.Register(new(cmd.Version), "")
 	cdr.Register(new(cmd.Spec), "")
+	cdr.Register(new(cmd.Do), "")
 	cdr.Register(new(cmd.Install), "helpers")
 	cdr.Register(new(cmd.Uninstall), "helpers")
 	cdr.Register(new(cmd.Gofer), "internal use only")
+	cdr.Register(new(cmd.Boot), "internal use only")
 	// After a flag error, flag has printed the problem; point at the help
 	// rather than burying the message under the whole command list.
 	top.Usage = func() { fmt.Fprintln(os.Stderr, "Run 'runsc help' for usage.") }

@@ -36,6 +36,10 @@ func GoRuntimeRules() *seccomp.RuleSet {
 	// os/signal; it cannot widen what the filter allows.
 	s.Allow(unix.SYS_RT_SIGACTION)
 	s.Add(unix.SYS_CLONE, seccomp.ActionAllow, seccomp.EqualTo(goThreadCloneFlags))
+	// runtime.clone (sys_linux_amd64.s) ORs in CLONE_SETTLS for every
+	// thread started once the runtime is up, which is every thread a
+	// confined process starts.
+	s.Add(unix.SYS_CLONE, seccomp.ActionAllow, seccomp.EqualTo(goThreadCloneFlags|unix.CLONE_SETTLS))
 	return s
 }
 

@@ -324,3 +324,18 @@ func TestBuildIsIncremental(t *testing.T) {
 		t.Errorf("bad source: err = %v, log = %s", err, log.String())
 	}
 }
+
+func TestFlakyEntriesMayPass(t *testing.T) {
+	o := &Outcome{
+		Columns: []string{Native, "ptrace"},
+		Tests:   []string{"b:A.Flaky", "b:A.Fixed"},
+		Results: map[string]map[string]Result{
+			Native:   {"b:A.Flaky": {Status: Pass}, "b:A.Fixed": {Status: Pass}},
+			"ptrace": {"b:A.Flaky": {Status: Pass}, "b:A.Fixed": {Status: Pass}},
+		},
+	}
+	v := Judge(o, Expected{"b:A.Flaky": "flaky: depends on scheduling", "b:A.Fixed": "missing syscall"})
+	if !reflect.DeepEqual(v.Fixed, []string{"ptrace b:A.Fixed"}) {
+		t.Fatalf("Fixed = %v; a flaky entry that passes must not count as fixed", v.Fixed)
+	}
+}

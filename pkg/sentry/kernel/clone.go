@@ -1,0 +1,171 @@
+package kernel
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"carapace.dev/carapace/pkg/abi/linux"
+	"carapace.dev/carapace/pkg/hostarch"
+	"carapace.dev/carapace/pkg/sentry/mm"
+	"carapace.dev/carapace/pkg/usermem"
+	"golang.org/x/sys/unix"
+)
+
+// CloneOptions are clone(2)'s arguments.
+type CloneOptions struct {
+	Flags     uint64
+	Stack     hostarch.Addr // new stack pointer, 0 to keep the parent's
+	ParentTID hostarch.Addr // CLONE_PARENT_SETTID
+	ChildTID  hostarch.Addr // CLONE_CHILD_SETTID / CLONE_CHILD_CLEARTID
+	TLS       uintptr       // CLONE_SETTLS
+}
+
+// supportedCloneFlags are the flags Clone implements; namespaces and the
+// rest give EINVAL for now.
+const supportedCloneFlags = linux.CSIGNAL | linux.CLONE_VM | linux.CLONE_FS | linux.CLONE_FILES |
+	linux.CLONE_SIGHAND | linux.CLONE_VFORK | linux.CLONE_PARENT | linux.CLONE_THREAD |
+	linux.CLONE_SYSVSEM | linux.CLONE_SETTLS | linux.CLONE_PARENT_SETTID |
+	linux.CLONE_CHILD_CLEARTID | linux.CLONE_DETACHED | linux.CLONE_CHILD_SETTID | linux.CLONE_IO |
+	linux.CLONE_PTRACE | linux.CLONE_UNTRACED
+
+// Clone creates a thread or process as clone(2) does and starts it. It
+// returns the new TID (in the caller's PID namespace).
+func (t *Task) Clone(o CloneOptions) (ThreadID, error) {
+	f := o.Flags
+	if f&^supportedCloneFlags != 0 {
+		return 0, fmt.Errorf("clone flags %#x: %w", f&^supportedCloneFlags, unix.EINVAL)
+	}
+	// The consistency rules of clone(2).
+	if f&linux.CLONE_THREAD != 0 && f&linux.CLONE_SIGHAND == 0 {
+		return 0, unix.EINVAL
+	}
+	if f&linux.CLONE_SIGHAND != 0 && f&linux.CLONE_VM == 0 {
+		return 0, unix.EINVAL
+	}
+	exitSignal := unix.Signal(f & linux.CSIGNAL)
+	if f&linux.CLONE_THREAD != 0 {
+		exitSignal = 0
+	} else if exitSignal != 0 && !linux.Signal(exitSignal).IsValid() {
+		return 0, unix.EINVAL
+	}
+
+	var m *mm.MemoryManager
+	if f&linux.CLONE_VM != 0 {
+		m = t.mm
+		m.IncUsers()
+	} else {
+		var err error
+		if m, err = t.mm.Fork(t); err != nil {
+			return 0, err
+		}
+	}
+	fdt := t.fdTable
+	if f&linux.CLONE_FILES != 0 {
+		fdt.IncRef()
+	} else {
+		fdt = fdt.Fork()
+	}
+	fsc := t.fsContext
+	if fsc != nil {
+		if f&linux.CLONE_FS != 0 {
+			fsc.IncRef()
+		} else {
+			fsc = fsc.Fork()
+		}
+	}
+	// undo releases what the child would have owned when creating it fails.
+	undo := func() {
+		m.DecUsers(t)
+		fdt.DecRef(t)
+		if fsc != nil {
+			fsc.DecRef(t)
+		}
+	}
+	ac := t.ac.Fork()
+	ac.SetReturn(0)
+	if o.Stack != 0 {
+		ac.SetStack(o.Stack)
+	}
+	if f&linux.CLONE_SETTLS != 0 {
+		if err := ac.SetTLS(o.TLS); err != nil {
+			undo()
+			return 0, unix.EPERM
+		}
+	}
+	a := newTaskArgs{
+		mm: m, fdTable: fdt, fsContext: fsc, creds: t.Credentials(), ac: ac, sigMask: t.SignalMask(), image: t.image,
+	}
+	if f&linux.CLONE_THREAD != 0 {
+		a.group = t.tg
+	} else {
+		a.newGroup = true
+		a.exitSignal = exitSignal
+		a.parent = t.tg
+		if f&linux.CLONE_PARENT != 0 {
+			t.k.mu.Lock()
+			a.parent = t.tg.parent
+			t.k.mu.Unlock()
+			if a.parent == nil {
+				undo()
+				return 0, unix.EINVAL
+			}
+		}
+		if f&linux.CLONE_SIGHAND != 0 {
+			a.handlers = t.tg.handlers.Load()
+		} else {
+			a.handlers = t.tg.handlers.Load().Fork()
+		}
+		t.tg.signalMu.Lock()
+		lim := t.tg.limits
+		t.tg.signalMu.Unlock()
+		a.limits = &lim
+	}
+	child, err := t.k.newTask(t, a)
+	if err != nil {
+		undo()
+		return 0, err
+	}
+	child.name = t.name
+	var tidBuf [4]byte
+	binary.LittleEndian.PutUint32(tidBuf[:], uint32(child.tid))
+	if f&linux.CLONE_PARENT_SETTID != 0 {
+		t.CopyOut(o.ParentTID, tidBuf[:])
+	}
+	if f&linux.CLONE_CHILD_SETTID != 0 {
+		child.mm.CopyOut(child, o.ChildTID, tidBuf[:], usermem.IOOpts{})
+	}
+	if f&linux.CLONE_CHILD_CLEARTID != 0 {
+		child.clearChildTID = o.ChildTID
+	}
+	var vforkDone chan struct{}
+	if f&linux.CLONE_VFORK != 0 {
+		vforkDone = make(chan struct{})
+		child.vforkDone = vforkDone
+	}
+	child.start()
+	if vforkDone != nil {
+		// The parent sleeps until the child execs or exits; only its own
+		// group's exit ends the wait early. Signals stay pending meanwhile.
+	wait:
+		for {
+			select {
+			case <-vforkDone:
+				break wait
+			case <-t.interruptCh:
+				if t.tg.exitingFlag.Load() || t.killed.Load() {
+					break wait
+				}
+			}
+		}
+	}
+	return child.tid, nil
+}
+
+// Exit ends the calling thread (exit(2)) with code.
+func (t *Task) Exit(code int) { t.exitThread(WaitStatusExited(code)) }
+
+// ExitGroup ends the process (exit_group(2)) with code.
+func (t *Task) ExitGroup(code int) {
+	t.tg.exitGroup(WaitStatusExited(code))
+	t.exitThread(WaitStatusExited(code))
+}

@@ -1,0 +1,470 @@
+package kernel
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"carapace.dev/carapace/pkg/abi/linux"
+	"carapace.dev/carapace/pkg/log"
+	"carapace.dev/carapace/pkg/sentry/arch"
+	"carapace.dev/carapace/pkg/sentry/kernel/auth"
+	"carapace.dev/carapace/pkg/sentry/loader"
+	"carapace.dev/carapace/pkg/sentry/mm"
+	"carapace.dev/carapace/pkg/usermem"
+	"golang.org/x/sys/unix"
+)
+
+// WaitStatus is the status wait4 reports, in Linux's encoding.
+type WaitStatus uint32
+
+// WaitStatusExited is the status of a process that called exit(code).
+func WaitStatusExited(code int) WaitStatus { return WaitStatus((code & 0xff) << 8) }
+
+// WaitStatusSignaled is the status of a process killed by sig.
+func WaitStatusSignaled(sig unix.Signal) WaitStatus { return WaitStatus(sig & 0x7f) }
+
+// Exited reports whether the process exited normally.
+func (s WaitStatus) Exited() bool { return s&0x7f == 0 }
+
+// ExitStatus is the exit code (when Exited).
+func (s WaitStatus) ExitStatus() int { return int(s>>8) & 0xff }
+
+// Signaled reports whether a signal killed the process.
+func (s WaitStatus) Signaled() bool { return s&0x7f != 0 && s&0x7f != 0x7f }
+
+// Signal is the signal that killed it (when Signaled).
+func (s WaitStatus) Signal() unix.Signal { return unix.Signal(s & 0x7f) }
+
+func (s WaitStatus) String() string {
+	if s.Signaled() {
+		return fmt.Sprintf("killed by %v", linux.Signal(s.Signal()))
+	}
+	return fmt.Sprintf("exited %d", s.ExitStatus())
+}
+
+// ThreadGroup is a process: the tasks sharing a PID, signal handlers,
+// pending process signals and limits.
+type ThreadGroup struct {
+	k   *Kernel
+	pid ThreadID
+
+	// signalMu guards the signal state of the group and of its tasks,
+	// the task list, and the exit state below.
+	signalMu sync.Mutex
+	// handlers is replaced by execve, read by anyone signalling.
+	handlers    atomic.Pointer[SignalHandlers]
+	pending     sigQueue
+	tasks       []*Task
+	exiting     bool
+	exitingFlag atomic.Bool // exiting, readable without the lock
+	groupStatus WaitStatus
+	limits      [linux.RLIM_NLIMITS]linux.Rlimit
+
+	// Guarded by k.mu.
+	pgid, sid  ThreadID
+	parent     *ThreadGroup
+	children   map[*ThreadGroup]struct{}
+	liveTasks  int
+	zombie     bool
+	exitStatus WaitStatus
+	exitSignal unix.Signal
+	childEvent chan struct{}
+
+	// realTimer is ITIMER_REAL.
+	realTimer realTimer
+
+	// exited is closed when the whole group has exited.
+	exited chan struct{}
+}
+
+// ID returns the process's PID.
+func (tg *ThreadGroup) ID() ThreadID { return tg.pid }
+
+// Leader returns the thread group leader (the first task), or nil once
+// every task has exited.
+func (tg *ThreadGroup) Leader() *Task {
+	tg.signalMu.Lock()
+	defer tg.signalMu.Unlock()
+	for _, t := range tg.tasks {
+		if t.tid == tg.pid {
+			return t
+		}
+	}
+	return nil
+}
+
+// Exited is closed once every task of the group has exited.
+func (tg *ThreadGroup) Exited() <-chan struct{} { return tg.exited }
+
+// ExitStatus is the wait status, valid once Exited is closed.
+func (tg *ThreadGroup) ExitStatus() WaitStatus {
+	tg.k.mu.Lock()
+	defer tg.k.mu.Unlock()
+	return tg.exitStatus
+}
+
+// Limit returns the resource limit r.
+func (tg *ThreadGroup) Limit(r int) linux.Rlimit {
+	tg.signalMu.Lock()
+	defer tg.signalMu.Unlock()
+	return tg.limits[r]
+}
+
+// SetLimit changes the resource limit r (the caller checked privileges).
+func (tg *ThreadGroup) SetLimit(r int, l linux.Rlimit) {
+	tg.signalMu.Lock()
+	tg.limits[r] = l
+	tg.signalMu.Unlock()
+}
+
+// defaultLimits are the rlimits of the first process (Linux's defaults
+// for init, with the open-file limit container runtimes use).
+func defaultLimits() [linux.RLIM_NLIMITS]linux.Rlimit {
+	var l [linux.RLIM_NLIMITS]linux.Rlimit
+	for i := range l {
+		l[i] = linux.Rlimit{Cur: linux.RLIM_INFINITY, Max: linux.RLIM_INFINITY}
+	}
+	l[linux.RLIMIT_STACK] = linux.Rlimit{Cur: 8 << 20, Max: linux.RLIM_INFINITY}
+	l[linux.RLIMIT_CORE] = linux.Rlimit{Cur: 0, Max: linux.RLIM_INFINITY}
+	l[linux.RLIMIT_NOFILE] = linux.Rlimit{Cur: 1024, Max: 1 << 20}
+	l[linux.RLIMIT_MEMLOCK] = linux.Rlimit{Cur: 8 << 20, Max: 8 << 20}
+	l[linux.RLIMIT_SIGPENDING] = linux.Rlimit{Cur: 63432, Max: 63432}
+	l[linux.RLIMIT_MSGQUEUE] = linux.Rlimit{Cur: 819200, Max: 819200}
+	l[linux.RLIMIT_NICE] = linux.Rlimit{}
+	l[linux.RLIMIT_RTPRIO] = linux.Rlimit{}
+	return l
+}
+
+// newTaskArgs say how a task is made.
+type newTaskArgs struct {
+	mm        *mm.MemoryManager // a reference the task takes over
+	fdTable   *FDTable          // likewise
+	fsContext *FSContext        // likewise
+	creds     *auth.Credentials
+	ac        *arch.Context64 // nil: fresh registers
+	// newGroup makes a new process; otherwise the task joins group.
+	newGroup   bool
+	group      *ThreadGroup
+	parent     *ThreadGroup
+	exitSignal unix.Signal
+	handlers   *SignalHandlers
+	limits     *[linux.RLIM_NLIMITS]linux.Rlimit
+	sigMask    linux.SignalSet
+	image      *loader.Result
+}
+
+// newTask creates a task (and, with newGroup, its process) and registers
+// it in the PID table. It does not start it.
+func (k *Kernel) newTask(ctx context.Context, a newTaskArgs) (*Task, error) {
+	if a.ac == nil {
+		a.ac = arch.New()
+	}
+	as := a.mm.AddressSpace()
+	if as == nil && k.platform != nil {
+		var err error
+		if as, err = k.platform.NewAddressSpace(); err != nil {
+			return nil, fmt.Errorf("creating address space: %w", err)
+		}
+		a.mm.SetAddressSpace(as)
+	}
+	t := &Task{
+		k: k, ac: a.ac, as: as, mm: a.mm, fdTable: a.fdTable, fsContext: a.fsContext, image: a.image,
+		sigMask: a.sigMask, interruptCh: make(chan struct{}, 1), done: make(chan struct{}),
+	}
+	if k.platform != nil {
+		// Made here, before the task is visible, so that interrupt()
+		// from other goroutines never races with its creation.
+		pctx, err := k.platform.NewContext()
+		if err != nil {
+			return nil, fmt.Errorf("creating platform context: %w", err)
+		}
+		t.pctx = pctx
+	}
+	t.creds.Store(a.creds)
+
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	tid, err := k.allocatePIDLocked()
+	if err != nil {
+		t.releaseContext()
+		return nil, err
+	}
+	if k.init == nil && a.newGroup {
+		tid = 1
+		if k.lastPID < 1 {
+			k.lastPID = 1
+		}
+	}
+	t.tid = tid
+	tg := a.group
+	if a.newGroup {
+		tg = &ThreadGroup{
+			k: k, pid: tid, parent: a.parent,
+			children: make(map[*ThreadGroup]struct{}), exitSignal: a.exitSignal,
+			childEvent: make(chan struct{}), exited: make(chan struct{}),
+		}
+		tg.handlers.Store(a.handlers)
+		if a.limits != nil {
+			tg.limits = *a.limits
+		} else {
+			tg.limits = defaultLimits()
+		}
+		if a.parent != nil {
+			a.parent.children[tg] = struct{}{}
+			tg.pgid, tg.sid = a.parent.pgid, a.parent.sid
+		} else {
+			tg.pgid, tg.sid = tid, tid
+		}
+		if k.init == nil {
+			k.init = tg
+		}
+		k.groups[tid] = tg
+	} else if tg.zombie {
+		t.releaseContext()
+		return nil, fmt.Errorf("process %d has exited: %w", tg.pid, unix.ESRCH)
+	}
+	tg.signalMu.Lock()
+	if tg.exiting {
+		tg.signalMu.Unlock()
+		t.releaseContext()
+		return nil, fmt.Errorf("process %d is exiting: %w", tg.pid, unix.EAGAIN)
+	}
+	tg.tasks = append(tg.tasks, t)
+	tg.signalMu.Unlock()
+	tg.liveTasks++
+	t.tg = tg
+	k.tasks[tid] = t
+	return t, nil
+}
+
+// releaseContext frees the platform context of a task that never ran.
+func (t *Task) releaseContext() {
+	if t.pctx != nil {
+		t.pctx.Release()
+		t.pctx = nil
+	}
+}
+
+// exitGroup makes every task of the group exit with status (exit_group,
+// a fatal signal). The first caller's status wins.
+func (tg *ThreadGroup) exitGroup(status WaitStatus) {
+	tg.signalMu.Lock()
+	if tg.exiting {
+		tg.signalMu.Unlock()
+		return
+	}
+	tg.exiting = true
+	tg.exitingFlag.Store(true)
+	tg.groupStatus = status
+	for _, t := range tg.tasks {
+		t.interrupt()
+	}
+	tg.signalMu.Unlock()
+}
+
+// exit tears the task down after its loop ended: it releases what it
+// held and, for the group's last task, turns the group into a zombie and
+// tells the parent.
+func (t *Task) exit() {
+	ctx := context.Background()
+	if t.clearChildTID != 0 {
+		// CLONE_CHILD_CLEARTID: zero the TID word and wake a joiner.
+		var zero [4]byte
+		if _, err := t.mm.CopyOut(t, t.clearChildTID, zero[:], usermem.IOOpts{}); err == nil {
+			t.wakeClearChildTID(t.clearChildTID)
+		}
+	}
+	if t.vforkDone != nil {
+		close(t.vforkDone)
+		t.vforkDone = nil
+	}
+	// Leave the task list first: interrupt() is only called on listed
+	// tasks, under signalMu, so nobody touches the context once released.
+	t.tg.signalMu.Lock()
+	for i, o := range t.tg.tasks {
+		if o == t {
+			t.tg.tasks = append(t.tg.tasks[:i], t.tg.tasks[i+1:]...)
+			break
+		}
+	}
+	if t.pctx != nil {
+		t.pctx.Release()
+		t.pctx = nil
+	}
+	t.tg.signalMu.Unlock()
+	t.mm.DecUsers(ctx)
+	t.fdTable.DecRef(ctx)
+	if t.fsContext != nil {
+		t.fsContext.DecRef(ctx)
+	}
+
+	tg := t.tg
+	k := t.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	tg.signalMu.Lock()
+	groupExit, groupStatus := tg.exiting, tg.groupStatus
+	tg.signalMu.Unlock()
+	delete(k.tasks, t.tid)
+	tg.liveTasks--
+	if tg.liveTasks > 0 {
+		return
+	}
+	status := t.exitStatus
+	if groupExit {
+		status = groupStatus
+	}
+	tg.exitStatus = status
+	tg.zombie = true
+	log.Debugf("process %d %v", tg.pid, status)
+
+	// Orphans go to init (or, with init gone, are reaped when they exit).
+	for c := range tg.children {
+		delete(tg.children, c)
+		if k.init != nil && k.init != tg && !k.init.zombie {
+			c.parent = k.init
+			k.init.children[c] = struct{}{}
+			if c.zombie {
+				k.init.notifyChildLocked()
+			}
+		} else {
+			c.parent = nil
+			if c.zombie {
+				delete(k.groups, c.pid)
+			}
+		}
+	}
+	if tg == k.init {
+		k.killAllLocked()
+	}
+	tg.stopRealTimer()
+	close(tg.exited)
+	p := tg.parent
+	if p == nil {
+		if tg != k.init {
+			delete(k.groups, tg.pid)
+		}
+		return
+	}
+	// A parent ignoring SIGCHLD (or with SA_NOCLDWAIT) does not keep
+	// zombies.
+	act := p.handlers.Load().get(linux.SIGCHLD)
+	if act.Handler == linux.SIG_IGN || act.Flags&linux.SA_NOCLDWAIT != 0 {
+		delete(p.children, tg)
+		delete(k.groups, tg.pid)
+		p.notifyChildLocked()
+		return
+	}
+	if tg.exitSignal != 0 {
+		info := linux.SignalInfo{Signo: int32(tg.exitSignal), Code: linux.CLD_EXITED}
+		info.SetPid(int32(tg.pid))
+		if status.Signaled() {
+			info.Code = linux.CLD_KILLED
+			info.SetStatus(int32(status.Signal()))
+		} else {
+			info.SetStatus(int32(status.ExitStatus()))
+		}
+		p.sendSignal(&info, nil)
+	}
+	p.notifyChildLocked()
+}
+
+// notifyChildLocked wakes waiters in wait4.
+func (tg *ThreadGroup) notifyChildLocked() {
+	close(tg.childEvent)
+	tg.childEvent = make(chan struct{})
+}
+
+// WaitOptions select what Wait waits for.
+type WaitOptions struct {
+	// PID > 0: that child; -1: any child; 0: any child in the caller's
+	// process group; < -1: any child in group -PID.
+	PID ThreadID
+	// InGroup makes PID a process group ID (waitid's P_PGID), whatever
+	// its value.
+	InGroup bool
+	NoHang  bool // WNOHANG
+	Clone   bool // __WCLONE: only children with a non-SIGCHLD exit signal
+	All     bool // __WALL: any child
+	NoReap  bool // WNOWAIT
+	Blocker interface{ Block(<-chan struct{}) error }
+}
+
+// Wait waits for a child of tg to exit, as wait4 does: it returns its PID
+// and status, or pid 0 with WNOHANG when none has exited, ECHILD if there
+// is no matching child, or the blocker's error.
+func (tg *ThreadGroup) Wait(o WaitOptions) (ThreadID, WaitStatus, error) {
+	k := tg.k
+	for {
+		k.mu.Lock()
+		any := false
+		for c := range tg.children {
+			switch {
+			case o.InGroup:
+				if c.pgid != o.PID {
+					continue
+				}
+			case o.PID > 0 && c.pid != o.PID:
+				continue
+			case o.PID == 0 && c.pgid != tg.pgid:
+				continue
+			case o.PID < -1 && c.pgid != -o.PID:
+				continue
+			}
+			if !o.All && (c.exitSignal != unix.SIGCHLD) != o.Clone {
+				continue
+			}
+			any = true
+			if c.zombie {
+				pid, st := c.pid, c.exitStatus
+				if !o.NoReap {
+					delete(tg.children, c)
+					delete(k.groups, c.pid)
+				}
+				k.mu.Unlock()
+				return pid, st, nil
+			}
+		}
+		ch := tg.childEvent
+		k.mu.Unlock()
+		if !any {
+			return 0, 0, unix.ECHILD
+		}
+		if o.NoHang {
+			return 0, 0, nil
+		}
+		if o.Blocker == nil {
+			<-ch
+			continue
+		}
+		if err := o.Blocker.Block(ch); err != nil {
+			return 0, 0, err
+		}
+	}
+}
+
+// ProcessCount returns the number of thread groups, zombies included.
+func (k *Kernel) ProcessCount() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.groups)
+}
+
+// pidOf is used by getppid.
+func (tg *ThreadGroup) parentPID() ThreadID {
+	tg.k.mu.Lock()
+	defer tg.k.mu.Unlock()
+	if tg.parent == nil {
+		return 0
+	}
+	return tg.parent.pid
+}
+
+// ParentPID returns the PID of the parent process, 0 for init.
+func (tg *ThreadGroup) ParentPID() ThreadID { return tg.parentPID() }
+
+// Kill sends SIGKILL to the process (from outside the sandbox: runsc kill,
+// test timeouts).
+func (tg *ThreadGroup) Kill() { tg.exitGroup(WaitStatusSignaled(unix.SIGKILL)) }

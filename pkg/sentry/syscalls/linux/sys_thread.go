@@ -1,0 +1,495 @@
+package linux
+
+import (
+	"encoding/binary"
+
+	"carapace.dev/carapace/pkg/abi/linux"
+	"carapace.dev/carapace/pkg/hostarch"
+	"carapace.dev/carapace/pkg/sentry/arch"
+	"carapace.dev/carapace/pkg/sentry/kernel"
+	"carapace.dev/carapace/pkg/sentry/kernel/auth"
+	"golang.org/x/sys/unix"
+)
+
+// Exit implements exit(2): end this thread.
+func Exit(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
+	t.Exit(int(args[0].Int()))
+	return 0, kernel.ErrNoSyscallReturn
+}
+
+// ExitGroup implements exit_group(2): end every thread of the process.
+func ExitGroup(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
+	t.ExitGroup(int(args[0].Int()))
+	return 0, kernel.ErrNoSyscallReturn
+}
+
+// Getpid implements getpid(2).
+func Getpid(t *kernel.Task, _ arch.SyscallArguments) (uintptr, error) {
+	return uintptr(t.ThreadGroup().ID()), nil
+}
+
+// Gettid implements gettid(2).
+func Gettid(t *kernel.Task, _ arch.SyscallArguments) (uintptr, error) {
+	return uintptr(t.ThreadID()), nil
+}
+
+// Getppid implements getppid(2).
+func Getppid(t *kernel.Task, _ arch.SyscallArguments) (uintptr, error) {
+	return uintptr(t.ThreadGroup().ParentPID()), nil
+}
+
+// Getuid implements getuid(2).
+func Getuid(t *kernel.Task, _ arch.SyscallArguments) (uintptr, error) {
+	return uintptr(t.Credentials().RealUID), nil
+}
+
+// Geteuid implements geteuid(2).
+func Geteuid(t *kernel.Task, _ arch.SyscallArguments) (uintptr, error) {
+	return uintptr(t.Credentials().EffectiveUID), nil
+}
+
+// Getgid implements getgid(2).
+func Getgid(t *kernel.Task, _ arch.SyscallArguments) (uintptr, error) {
+	return uintptr(t.Credentials().RealGID), nil
+}
+
+// Getegid implements getegid(2).
+func Getegid(t *kernel.Task, _ arch.SyscallArguments) (uintptr, error) {
+	return uintptr(t.Credentials().EffectiveGID), nil
+}
+
+func copyOutIDs(t *kernel.Task, args arch.SyscallArguments, ids [3]uint32) (uintptr, error) {
+	var b [4]byte
+	for i, id := range ids {
+		binary.LittleEndian.PutUint32(b[:], id)
+		if _, err := t.CopyOut(args[i].Pointer(), b[:]); err != nil {
+			return 0, unix.EFAULT
+		}
+	}
+	return 0, nil
+}
+
+// Getresuid implements getresuid(2).
+func Getresuid(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
+	c := t.Credentials()
+	return copyOutIDs(t, args, [3]uint32{uint32(c.RealUID), uint32(c.EffectiveUID), uint32(c.SavedUID)})
+}
+
+// Getresgid implements getresgid(2).
+func Getresgid(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
+	c := t.Credentials()
+	return copyOutIDs(t, args, [3]uint32{uint32(c.RealGID), uint32(c.EffectiveGID), uint32(c.SavedGID)})
+}
+
+// SetTidAddress implements set_tid_address(2).
+func SetTidAddress(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
+	t.SetClearChildTID(args[0].Pointer())
+	return uintptr(t.ThreadID()), nil
+}
+
+// SetRobustList implements set_robust_list(2); the list is walked at exit
+// once futexes exist.
+func SetRobustList(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
+	if args[1].Uint64() != linux.SizeOfRobustListHead {
+		return 0, unix.EINVAL
+	}
+	t.SetRobustList(args[0].Pointer())
+	return 0, nil
+}
+
+// ArchPrctl implements arch_prctl(2).
+func ArchPrctl(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
+	regs := &t.Arch().Regs
+	var b [8]byte
+	switch args[0].Int() {
+	case linux.ARCH_SET_FS:
+		if err := t.Arch().SetTLS(uintptr(args[1].Value)); err != nil {
+			return 0, unix.EPERM
+		}
+	case linux.ARCH_GET_FS:
+		binary.LittleEndian.PutUint64(b[:], regs.Fs_base)
+		if _, err := t.CopyOut(args[1].Pointer(), b[:]); err != nil {
+			return 0, unix.EFAULT
+		}
+	case linux.ARCH_SET_GS:
+		if !arch.IsValidTLS(uintptr(args[1].Value)) {
+			return 0, unix.EPERM
+		}
+		regs.Gs_base = args[1].Uint64()
+	case linux.ARCH_GET_GS:
+		binary.LittleEndian.PutUint64(b[:], regs.Gs_base)
+		if _, err := t.CopyOut(args[1].Pointer(), b[:]); err != nil {
+			return 0, unix.EFAULT
+		}
+	case linux.ARCH_GET_CPUID:
+		// CPUID is always allowed to execute.
+		return 1, nil
+	default:
+		return 0, unix.EINVAL
+	}
+	return 0, nil
+}
+
+// rlimits: getrlimit/setrlimit/prlimit64.
+func checkResource(r int32) error {
+	if r < 0 || r >= linux.RLIM_NLIMITS {
+		return unix.EINVAL
+	}
+	return nil
+}
+
+func copyOutRlimit(t *kernel.Task, addr hostarch.Addr, l linux.Rlimit) error {
+	var b [linux.SizeOfRlimit]byte
+	l.MarshalBytes(b[:])
+	if _, err := t.CopyOut(addr, b[:]); err != nil {
+		return unix.EFAULT
+	}
+	return nil
+}
+
+func copyInRlimit(t *kernel.Task, addr hostarch.Addr) (linux.Rlimit, error) {
+	var b [linux.SizeOfRlimit]byte
+	var l linux.Rlimit
+	if _, err := t.CopyIn(addr, b[:]); err != nil {
+		return l, unix.EFAULT
+	}
+	l.UnmarshalBytes(b[:])
+	return l, nil
+}
+
+// setLimit applies the rules of setrlimit(2): soft <= hard, and raising
+// the hard limit needs CAP_SYS_RESOURCE.
+func setLimit(t *kernel.Task, tg *kernel.ThreadGroup, r int, l linux.Rlimit) error {
+	if l.Cur > l.Max {
+		return unix.EINVAL
+	}
+	if old := tg.Limit(r); l.Max > old.Max && !t.Credentials().HasCapability(auth.CAP_SYS_RESOURCE) {
+		return unix.EPERM
+	}
+	if r == linux.RLIMIT_NOFILE && l.Max > 1<<20 {
+		return unix.EPERM // nr_open
+	}
+	tg.SetLimit(r, l)
+	return nil
+}
+
+// Getrlimit implements getrlimit(2).
+func Getrlimit(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
+	r := args[0].Int()
+	if err := checkResource(r); err != nil {
+		return 0, err
+	}
+	return 0, copyOutRlimit(t, args[1].Pointer(), t.ThreadGroup().Limit(int(r)))
+}
+
+// Setrlimit implements setrlimit(2).
+func Setrlimit(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
+	r := args[0].Int()
+	if err := checkResource(r); err != nil {
+		return 0, err
+	}
+	l, err := copyInRlimit(t, args[1].Pointer())
+	if err != nil {
+		return 0, err
+	}
+	return 0, setLimit(t, t.ThreadGroup(), int(r), l)
+}
+
+// Prlimit64 implements prlimit64(2) for the caller's own process (pid 0
+// or its own PID); other processes need ptrace-style checks, not yet.
+func Prlimit64(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
+	pid := kernel.ThreadID(args[0].Int())
+	r := args[1].Int()
+	if err := checkResource(r); err != nil {
+		return 0, err
+	}
+	tg := t.ThreadGroup()
+	if pid != 0 && pid != tg.ID() {
+		o := t.Kernel().TaskWithID(pid)
+		if o == nil {
+			return 0, unix.ESRCH
+		}
+		if !t.Credentials().HasCapability(auth.CAP_SYS_RESOURCE) {
+			return 0, unix.EPERM
+		}
+		tg = o.ThreadGroup()
+	}
+	old := tg.Limit(int(r))
+	if newAddr := args[2].Pointer(); newAddr != 0 {
+		l, err := copyInRlimit(t, newAddr)
+		if err != nil {
+			return 0, err
+		}
+		if err := setLimit(t, tg, int(r), l); err != nil {
+			return 0, err
+		}
+	}
+	if oldAddr := args[3].Pointer(); oldAddr != 0 {
+		return 0, copyOutRlimit(t, oldAddr, old)
+	}
+	return 0, nil
+}
+
+// Clone implements clone(2): flags, stack, parent_tid, child_tid, tls
+// (the amd64 argument order).
+func Clone(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
+	tid, err := t.Clone(kernel.CloneOptions{
+		Flags: args[0].Uint64(), Stack: args[1].Pointer(), ParentTID: args[2].Pointer(),
+		ChildTID: args[3].Pointer(), TLS: uintptr(args[4].Value),
+	})
+	return uintptr(tid), err
+}
+
+// Fork implements fork(2).
+func Fork(t *kernel.Task, _ arch.SyscallArguments) (uintptr, error) {
+	tid, err := t.Clone(kernel.CloneOptions{Flags: uint64(unix.SIGCHLD)})
+	return uintptr(tid), err
+}
+
+// Vfork implements vfork(2).
+func Vfork(t *kernel.Task, _ arch.SyscallArguments) (uintptr, error) {
+	tid, err := t.Clone(kernel.CloneOptions{Flags: linux.CLONE_VM | linux.CLONE_VFORK | uint64(unix.SIGCHLD)})
+	return uintptr(tid), err
+}
+
+// Wait4 implements wait4(2).
+func Wait4(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
+	pid := args[0].Int()
+	opts := args[2].Uint()
+	const known = linux.WNOHANG | linux.WUNTRACED | linux.WCONTINUED | linux.WNOTHREAD | linux.WALL | linux.WCLONE
+	if opts&^uint32(known) != 0 {
+		return 0, unix.EINVAL
+	}
+	o := kernel.WaitOptions{
+		PID:    kernel.ThreadID(pid),
+		NoHang: opts&linux.WNOHANG != 0, Clone: opts&linux.WCLONE != 0, All: opts&linux.WALL != 0,
+		Blocker: t,
+	}
+	cpid, status, err := t.ThreadGroup().Wait(o)
+	if err != nil {
+		return 0, err
+	}
+	if cpid != 0 {
+		if addr := args[1].Pointer(); addr != 0 {
+			var b [4]byte
+			binary.LittleEndian.PutUint32(b[:], uint32(status))
+			if _, err := t.CopyOut(addr, b[:]); err != nil {
+				return 0, unix.EFAULT
+			}
+		}
+		if addr := args[3].Pointer(); addr != 0 {
+			var ru linux.Rusage
+			var b [linux.SizeOfRusage]byte
+			ru.MarshalBytes(b[:])
+			if _, err := t.CopyOut(addr, b[:]); err != nil {
+				return 0, unix.EFAULT
+			}
+		}
+	}
+	return uintptr(cpid), nil
+}
+
+// Kill implements kill(2): a process, the caller's process group (0), a
+// process group (-pgid), or every process but init and the caller (-1).
+func Kill(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
+	pid := args[0].Int()
+	sig := linux.Signal(args[1].Int())
+	if sig != 0 && !sig.IsValid() {
+		return 0, unix.EINVAL
+	}
+	info := linux.SignalInfo{Signo: int32(sig), Code: linux.SI_USER}
+	info.SetPid(int32(t.ThreadGroup().ID()))
+	info.SetUID(uint32(t.Credentials().RealUID))
+	k := t.Kernel()
+	switch {
+	case pid > 0:
+		tg := k.GroupWithID(kernel.ThreadID(pid))
+		if tg == nil {
+			return 0, unix.ESRCH
+		}
+		if sig == 0 {
+			return 0, nil
+		}
+		return 0, tg.SendSignal(&info)
+	case pid == 0:
+		return 0, k.SignalProcessGroup(t.ThreadGroup().ProcessGroupID(), &info)
+	case pid == -1:
+		return 0, k.SignalAll(t.ThreadGroup(), &info)
+	default:
+		return 0, k.SignalProcessGroup(kernel.ThreadID(-pid), &info)
+	}
+}
+
+// Getpgid implements getpgid(2).
+func Getpgid(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
+	tg, err := groupArg(t, args[0].Int())
+	if err != nil {
+		return 0, err
+	}
+	return uintptr(tg.ProcessGroupID()), nil
+}
+
+// Getpgrp implements getpgrp(2).
+func Getpgrp(t *kernel.Task, _ arch.SyscallArguments) (uintptr, error) {
+	return uintptr(t.ThreadGroup().ProcessGroupID()), nil
+}
+
+// Getsid implements getsid(2).
+func Getsid(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
+	tg, err := groupArg(t, args[0].Int())
+	if err != nil {
+		return 0, err
+	}
+	return uintptr(tg.SessionID()), nil
+}
+
+// Setpgid implements setpgid(2).
+func Setpgid(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
+	pgid := args[1].Int()
+	if pgid < 0 {
+		return 0, unix.EINVAL
+	}
+	tg, err := groupArg(t, args[0].Int())
+	if err != nil {
+		return 0, err
+	}
+	return 0, t.ThreadGroup().SetProcessGroup(tg, kernel.ThreadID(pgid))
+}
+
+// Setsid implements setsid(2).
+func Setsid(t *kernel.Task, _ arch.SyscallArguments) (uintptr, error) {
+	sid, err := t.ThreadGroup().CreateSession()
+	return uintptr(sid), err
+}
+
+// groupArg resolves a pid argument where 0 means the caller.
+func groupArg(t *kernel.Task, pid int32) (*kernel.ThreadGroup, error) {
+	if pid == 0 {
+		return t.ThreadGroup(), nil
+	}
+	if pid < 0 {
+		return nil, unix.EINVAL
+	}
+	tg := t.Kernel().GroupWithID(kernel.ThreadID(pid))
+	if tg == nil {
+		return nil, unix.ESRCH
+	}
+	return tg, nil
+}
+
+// Tgkill implements tgkill(2).
+func Tgkill(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
+	tgid, tid := args[0].Int(), args[1].Int()
+	if tgid <= 0 || tid <= 0 {
+		return 0, unix.EINVAL
+	}
+	return tkill(t, kernel.ThreadID(tid), kernel.ThreadID(tgid), linux.Signal(args[2].Int()))
+}
+
+// Tkill implements tkill(2).
+func Tkill(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
+	tid := args[0].Int()
+	if tid <= 0 {
+		return 0, unix.EINVAL
+	}
+	return tkill(t, kernel.ThreadID(tid), 0, linux.Signal(args[1].Int()))
+}
+
+func tkill(t *kernel.Task, tid, tgid kernel.ThreadID, sig linux.Signal) (uintptr, error) {
+	if sig != 0 && !sig.IsValid() {
+		return 0, unix.EINVAL
+	}
+	o := t.Kernel().TaskWithID(tid)
+	if o == nil || (tgid != 0 && o.ThreadGroup().ID() != tgid) {
+		return 0, unix.ESRCH
+	}
+	if sig == 0 {
+		return 0, nil
+	}
+	info := linux.SignalInfo{Signo: int32(sig), Code: linux.SI_TKILL}
+	info.SetPid(int32(t.ThreadGroup().ID()))
+	info.SetUID(uint32(t.Credentials().RealUID))
+	return 0, o.SendSignal(&info)
+}
+
+// Waitid implements waitid(2) for exited children (WEXITED); stopped and
+// continued children are not tracked yet, so WSTOPPED/WCONTINUED alone
+// find nothing to report.
+func Waitid(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
+	idtype, id, infop, opts := args[0].Int(), args[1].Int(), args[2].Pointer(), args[3].Uint()
+	const known = linux.WNOHANG | linux.WEXITED | linux.WSTOPPED | linux.WCONTINUED | linux.WNOWAIT |
+		linux.WNOTHREAD | linux.WALL | linux.WCLONE
+	if opts&^uint32(known) != 0 || opts&(linux.WEXITED|linux.WSTOPPED|linux.WCONTINUED) == 0 {
+		return 0, unix.EINVAL
+	}
+	o := kernel.WaitOptions{
+		NoHang: opts&linux.WNOHANG != 0, Clone: opts&linux.WCLONE != 0, All: opts&linux.WALL != 0,
+		NoReap: opts&linux.WNOWAIT != 0, Blocker: t,
+	}
+	switch idtype {
+	case linux.P_ALL:
+		o.PID = -1
+	case linux.P_PID:
+		if id <= 0 {
+			return 0, unix.EINVAL
+		}
+		o.PID = kernel.ThreadID(id)
+	case linux.P_PGID:
+		if id < 0 {
+			return 0, unix.EINVAL
+		}
+		if id == 0 {
+			// The caller's own group, as wait4's pid 0.
+			o.PID = 0
+		} else {
+			o.PID, o.InGroup = kernel.ThreadID(id), true
+		}
+	default:
+		return 0, unix.EINVAL
+	}
+	if opts&linux.WEXITED == 0 {
+		if o.NoHang {
+			return 0, zeroSiginfo(t, infop)
+		}
+		return 0, unix.ECHILD
+	}
+	cpid, status, err := t.ThreadGroup().Wait(o)
+	if err != nil {
+		return 0, err
+	}
+	if infop == 0 {
+		return 0, nil
+	}
+	if cpid == 0 {
+		return 0, zeroSiginfo(t, infop)
+	}
+	info := linux.SignalInfo{Signo: int32(unix.SIGCHLD)}
+	info.SetPid(int32(cpid))
+	// The child's real UID is not kept past its exit; children share
+	// the parent's unless they changed it.
+	info.SetUID(uint32(t.Credentials().RealUID))
+	if status.Signaled() {
+		info.Code = linux.CLD_KILLED
+		info.SetStatus(int32(status.Signal()))
+	} else {
+		info.Code = linux.CLD_EXITED
+		info.SetStatus(int32(status.ExitStatus()))
+	}
+	var b [linux.SizeOfSignalInfo]byte
+	info.MarshalBytes(b[:])
+	if _, err := t.CopyOut(infop, b[:]); err != nil {
+		return 0, unix.EFAULT
+	}
+	return 0, nil
+}
+
+func zeroSiginfo(t *kernel.Task, addr hostarch.Addr) error {
+	if addr == 0 {
+		return nil
+	}
+	var b [linux.SizeOfSignalInfo]byte
+	if _, err := t.CopyOut(addr, b[:]); err != nil {
+		return unix.EFAULT
+	}
+	return nil
+}

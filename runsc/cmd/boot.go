@@ -1,0 +1,99 @@
+package cmd
+
+import (
+	"context"
+	"flag"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"carapace.dev/carapace/pkg/unet"
+	"carapace.dev/carapace/runsc/boot"
+	"carapace.dev/carapace/runsc/confine"
+	"carapace.dev/carapace/runsc/specutils"
+	"github.com/google/subcommands"
+)
+
+// Boot implements `runsc boot`, started by runsc itself: the Sentry, the
+// sandbox's kernel. It exits with the sandboxed program's exit status
+// (128+n if a signal n killed it).
+type Boot struct {
+	specFD int
+	bundle string
+	ioFDs  intList
+}
+
+// Name implements subcommands.Command.
+func (*Boot) Name() string { return "boot" }
+
+// Synopsis implements subcommands.Command.
+func (*Boot) Synopsis() string { return "run the Sentry, the sandbox's kernel (internal)" }
+
+// Usage implements subcommands.Command.
+func (*Boot) Usage() string {
+	return `boot --spec-fd=FD --bundle=DIR --io-fds=FD[,FD...]
+	Internal: started by runsc in new namespaces. Runs the spec's process in
+	the sandbox, its files served by the Gofer on --io-fds, its stdio the
+	standard input, output and error of this process.
+`
+}
+
+// SetFlags implements subcommands.Command.
+func (b *Boot) SetFlags(f *flag.FlagSet) {
+	f.IntVar(&b.specFD, "spec-fd", -1, "descriptor to read the OCI spec from.")
+	f.StringVar(&b.bundle, "bundle", "", "the bundle directory relative paths of the spec start from.")
+	f.Var(&b.ioFDs, "io-fds", "comma-separated Gofer socket descriptors, one per served tree.")
+}
+
+// Execute implements subcommands.Command.
+func (b *Boot) Execute(ctx context.Context, f *flag.FlagSet, args ...any) subcommands.ExitStatus {
+	conf := configFrom(args)
+	if b.specFD < 0 || len(b.ioFDs) == 0 || f.NArg() != 0 {
+		return usageError("boot: --spec-fd and --io-fds are required and no arguments are taken")
+	}
+	specFile := os.NewFile(uintptr(b.specFD), "spec")
+	data, err := io.ReadAll(specFile)
+	specFile.Close()
+	if err != nil {
+		return Failure("boot: reading the spec: %v", err)
+	}
+	spec, err := specutils.Decode(data)
+	if err != nil {
+		return Failure("boot: %v", err)
+	}
+	var socks []*unet.Socket
+	for _, fd := range b.ioFDs {
+		s, err := unet.NewSocket(fd)
+		if err != nil {
+			return Failure("boot: %v", err)
+		}
+		socks = append(socks, s)
+	}
+	// The Sentry needs no host path from here on: its files come from the
+	// Gofer and its stdio is already open.
+	if err := confine.PivotToEmptyRoot(); err != nil {
+		return Failure("boot: confining: %v", err)
+	}
+	if err := confine.DropCapabilities(); err != nil {
+		return Failure("boot: confining: %v", err)
+	}
+	if err := confine.SetNoNewPrivs(); err != nil {
+		return Failure("boot: confining: %v", err)
+	}
+	// A signal for the container (runsc kill, Ctrl-C through `runsc do`)
+	// stops the sandbox rather than the Sentry mid-flight.
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	ws, err := boot.Run(ctx, &boot.Args{
+		Conf: conf, Spec: spec, BundleDir: b.bundle, GoferSockets: socks,
+		Stdio: [3]int{0, 1, 2},
+	})
+	if err != nil {
+		return Failure("boot: %v", err)
+	}
+	if ws.Signaled() {
+		return subcommands.ExitStatus(128 + int(ws.Signal()))
+	}
+	return subcommands.ExitStatus(ws.ExitStatus())
+}

@@ -1,0 +1,110 @@
+package cmd
+
+import (
+	"context"
+	"flag"
+	"os"
+
+	"carapace.dev/carapace/runsc/sandbox"
+	"carapace.dev/carapace/runsc/specutils"
+	"github.com/google/subcommands"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Do implements `runsc do`: run a command in a sandbox whose root is the
+// host's own root, read-only under an in-memory overlay, with the current
+// directory, environment, user and stdio.
+type Do struct{}
+
+// Name implements subcommands.Command.
+func (*Do) Name() string { return "do" }
+
+// Synopsis implements subcommands.Command.
+func (*Do) Synopsis() string { return "run a command in a sandbox over the host's root filesystem" }
+
+// Usage implements subcommands.Command.
+func (*Do) Usage() string {
+	return `do COMMAND [ARG...]
+	Runs COMMAND in a new sandbox. The sandbox sees the host's root
+	filesystem read-only under an in-memory overlay (its writes vanish when
+	it exits), starts in the current directory with the current
+	environment and user, and shares this terminal's stdio. The exit status
+	is the command's.
+`
+}
+
+// SetFlags implements subcommands.Command.
+func (*Do) SetFlags(*flag.FlagSet) {}
+
+// Execute implements subcommands.Command.
+func (*Do) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcommands.ExitStatus {
+	conf := configFrom(args)
+	if f.NArg() == 0 {
+		return usageError("do: a command to run is required")
+	}
+	if !conf.Overlay {
+		return usageError("do: --overlay=false would let the sandbox write to the host's root; refusing")
+	}
+	cwd, err := os.Getwd()
+	if err != nil {
+		return Failure("do: %v", err)
+	}
+	hostname, _ := os.Hostname()
+	spec := specutils.Default(f.Args(), cwd)
+	spec.Root = &specs.Root{Path: "/"}
+	spec.Hostname = hostname
+	spec.Process.Env = os.Environ()
+	spec.Process.Terminal = isTerminal(os.Stdin)
+	spec.Process.User = specs.User{UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
+	spec.Process.Rlimits = nil
+	// Only what the Sentry implements: its own /dev and a /dev/shm.
+	spec.Mounts = []specs.Mount{
+		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "mode=755"}},
+		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "nodev", "mode=1777"}},
+	}
+	if err := specutils.Validate(spec); err != nil {
+		return Failure("do: %v", err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return Failure("do: finding the runsc binary: %v", err)
+	}
+	// The Sentry makes its stdio non-blocking, and these open file
+	// descriptions are shared with the caller's shell: put them back.
+	defer restoreStatusFlags(os.Stdin, os.Stdout, os.Stderr)()
+	g, err := sandbox.StartGofer(self, conf, spec, "/")
+	if err != nil {
+		return Failure("do: %v", err)
+	}
+	defer g.Kill()
+	s, err := sandbox.StartSentry(self, conf, spec, "/", g, [3]*os.File{os.Stdin, os.Stdout, os.Stderr})
+	if err != nil {
+		return Failure("do: %v", err)
+	}
+	return subcommands.ExitStatus(s.Wait())
+}
+
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// restoreStatusFlags records the file status flags (O_NONBLOCK, O_APPEND…)
+// of files and returns a function that sets them back.
+func restoreStatusFlags(files ...*os.File) func() {
+	saved := make([]int, len(files))
+	for i, f := range files {
+		saved[i] = -1
+		if fl, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0); err == nil {
+			saved[i] = fl
+		}
+	}
+	return func() {
+		for i, f := range files {
+			if saved[i] >= 0 {
+				unix.FcntlInt(f.Fd(), unix.F_SETFL, saved[i])
+			}
+		}
+	}
+}

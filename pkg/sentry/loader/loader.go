@@ -11,6 +11,7 @@
 package loader
 
 import (
+	"carapace.dev/carapace/pkg/abi/linux"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -68,17 +69,17 @@ type Args struct {
 	File     File
 	Argv     []string
 	Envv     []string
-	// Creds gives AT_UID/AT_EUID/AT_GID/AT_EGID; nil means root.
+	// Creds gives linux.AT_UID/linux.AT_EUID/linux.AT_GID/linux.AT_EGID; nil means root.
 	Creds *auth.Credentials
-	// Secure is AT_SECURE (a set-ID exec).
+	// Secure is linux.AT_SECURE (a set-ID exec).
 	Secure bool
-	// Random supplies AT_RANDOM and the layout's randomization; nil
+	// Random supplies linux.AT_RANDOM and the layout's randomization; nil
 	// means crypto/rand. Tests pass a deterministic reader.
 	Random io.Reader
-	// HWCap and HWCap2 are AT_HWCAP/AT_HWCAP2; MinSigStkSz is
-	// AT_MINSIGSTKSZ. Zero values take the host's (see HostAuxv).
+	// HWCap and HWCap2 are linux.AT_HWCAP/linux.AT_HWCAP2; MinSigStkSz is
+	// linux.AT_MINSIGSTKSZ. Zero values take the host's (see HostAuxv).
 	HWCap, HWCap2, MinSigStkSz uint64
-	// SysinfoEhdr, if not zero, is the vDSO's address (AT_SYSINFO_EHDR),
+	// SysinfoEhdr, if not zero, is the vDSO's address (linux.AT_SYSINFO_EHDR),
 	// for when the kernel maps one before the stack is built.
 	SysinfoEhdr hostarch.Addr
 }
@@ -94,14 +95,14 @@ type Result struct {
 	Argv []string
 	// Filename is the path of the ELF file finally loaded.
 	Filename string
-	// ExecEntry, Phdr and Phnum describe the executable (AT_ENTRY,
-	// AT_PHDR, AT_PHNUM); Bias is its load bias.
+	// ExecEntry, Phdr and Phnum describe the executable (linux.AT_ENTRY,
+	// linux.AT_PHDR, linux.AT_PHNUM); Bias is its load bias.
 	ExecEntry hostarch.Addr
 	Phdr      hostarch.Addr
 	Phnum     int
 	Bias      hostarch.Addr
 	// Interp is the PT_INTERP path and InterpBase its load address
-	// (AT_BASE); both zero without one.
+	// (linux.AT_BASE); both zero without one.
 	Interp     string
 	InterpBase hostarch.Addr
 	// BrkStart is the bottom of the heap.
@@ -338,7 +339,7 @@ func Load(ctx context.Context, args Args) (*Result, error) {
 
 	var random [randomDataLen]byte
 	if _, err := io.ReadFull(args.Random, random[:]); err != nil {
-		return nil, fmt.Errorf("reading AT_RANDOM: %w", err)
+		return nil, fmt.Errorf("reading linux.AT_RANDOM: %w", err)
 	}
 	creds := args.Creds
 	if creds == nil {
@@ -347,10 +348,10 @@ func Load(ctx context.Context, args Args) (*Result, error) {
 	host := HostAuxv()
 	hwcap, hwcap2, minsig := args.HWCap, args.HWCap2, args.MinSigStkSz
 	if hwcap == 0 {
-		hwcap = host[AT_HWCAP]
+		hwcap = host[linux.AT_HWCAP]
 	}
 	if minsig == 0 {
-		minsig = host[AT_MINSIGSTKSZ]
+		minsig = host[linux.AT_MINSIGSTKSZ]
 		if minsig == 0 {
 			minsig = 2048
 		}
@@ -361,25 +362,25 @@ func Load(ctx context.Context, args Args) (*Result, error) {
 	}
 	auxv := []AuxEntry{}
 	if args.SysinfoEhdr != 0 {
-		auxv = append(auxv, AuxEntry{AT_SYSINFO_EHDR, uint64(args.SysinfoEhdr)})
+		auxv = append(auxv, AuxEntry{linux.AT_SYSINFO_EHDR, uint64(args.SysinfoEhdr)})
 	}
 	auxv = append(auxv,
-		AuxEntry{AT_MINSIGSTKSZ, minsig},
-		AuxEntry{AT_HWCAP, hwcap},
-		AuxEntry{AT_PAGESZ, hostarch.PageSize},
-		AuxEntry{AT_CLKTCK, 100},
-		AuxEntry{AT_PHDR, uint64(res.Phdr)},
-		AuxEntry{AT_PHENT, elfPhdrSize},
-		AuxEntry{AT_PHNUM, uint64(res.Phnum)},
-		AuxEntry{AT_BASE, uint64(res.InterpBase)},
-		AuxEntry{AT_FLAGS, 0},
-		AuxEntry{AT_ENTRY, uint64(res.ExecEntry)},
-		AuxEntry{AT_UID, uint64(creds.RealUID)},
-		AuxEntry{AT_EUID, uint64(creds.EffectiveUID)},
-		AuxEntry{AT_GID, uint64(creds.RealGID)},
-		AuxEntry{AT_EGID, uint64(creds.EffectiveGID)},
-		AuxEntry{AT_SECURE, secure},
-		AuxEntry{AT_HWCAP2, hwcap2},
+		AuxEntry{linux.AT_MINSIGSTKSZ, minsig},
+		AuxEntry{linux.AT_HWCAP, hwcap},
+		AuxEntry{linux.AT_PAGESZ, hostarch.PageSize},
+		AuxEntry{linux.AT_CLKTCK, 100},
+		AuxEntry{linux.AT_PHDR, uint64(res.Phdr)},
+		AuxEntry{linux.AT_PHENT, elfPhdrSize},
+		AuxEntry{linux.AT_PHNUM, uint64(res.Phnum)},
+		AuxEntry{linux.AT_BASE, uint64(res.InterpBase)},
+		AuxEntry{linux.AT_FLAGS, 0},
+		AuxEntry{linux.AT_ENTRY, uint64(res.ExecEntry)},
+		AuxEntry{linux.AT_UID, uint64(creds.RealUID)},
+		AuxEntry{linux.AT_EUID, uint64(creds.EffectiveUID)},
+		AuxEntry{linux.AT_GID, uint64(creds.RealGID)},
+		AuxEntry{linux.AT_EGID, uint64(creds.EffectiveGID)},
+		AuxEntry{linux.AT_SECURE, secure},
+		AuxEntry{linux.AT_HWCAP2, hwcap2},
 	)
 	sl, err := buildStack(ctx, m, layout.StackTop, argv, args.Envv, args.Filename, random, auxv)
 	if err != nil {

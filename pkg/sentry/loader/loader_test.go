@@ -2,6 +2,7 @@ package loader
 
 import (
 	"bytes"
+	"carapace.dev/carapace/pkg/abi/linux"
 	"context"
 	"debug/elf"
 	"encoding/binary"
@@ -119,7 +120,7 @@ func (fs *testFS) load(path string, argv, envv []string) (*loaded, error) {
 	for p += 8; ; p += 16 {
 		k, v := word(p), word(p+8)
 		l.order = append(l.order, k)
-		if k == AT_NULL {
+		if k == linux.AT_NULL {
 			break
 		}
 		l.auxv[k] = v
@@ -138,42 +139,42 @@ func checkCommon(t *testing.T, l *loaded, path string, argv, envv []string, f *e
 		t.Errorf("stack argc=%d argv=%q envv=%q, want %q %q", l.argc, l.argv, l.envv, argv, envv)
 	}
 	want := map[uint64]uint64{
-		AT_PAGESZ: 4096, AT_CLKTCK: 100, AT_PHENT: 56, AT_PHNUM: uint64(len(f.Progs)),
-		AT_ENTRY: f.Entry + bias, AT_UID: 1000, AT_EUID: 1000, AT_GID: 1001, AT_EGID: 1001, AT_SECURE: 0,
+		linux.AT_PAGESZ: 4096, linux.AT_CLKTCK: 100, linux.AT_PHENT: 56, linux.AT_PHNUM: uint64(len(f.Progs)),
+		linux.AT_ENTRY: f.Entry + bias, linux.AT_UID: 1000, linux.AT_EUID: 1000, linux.AT_GID: 1001, linux.AT_EGID: 1001, linux.AT_SECURE: 0,
 	}
 	for k, v := range want {
 		if got, ok := l.auxv[k]; !ok || got != v {
 			t.Errorf("auxv[%d] = %#x (present %v), want %#x", k, got, ok, v)
 		}
 	}
-	if l.order[len(l.order)-1] != AT_NULL {
-		t.Error("auxv does not end in AT_NULL")
+	if l.order[len(l.order)-1] != linux.AT_NULL {
+		t.Error("auxv does not end in linux.AT_NULL")
 	}
-	for _, k := range []uint64{AT_HWCAP, AT_HWCAP2, AT_MINSIGSTKSZ, AT_RANDOM, AT_PLATFORM, AT_EXECFN, AT_BASE, AT_PHDR} {
+	for _, k := range []uint64{linux.AT_HWCAP, linux.AT_HWCAP2, linux.AT_MINSIGSTKSZ, linux.AT_RANDOM, linux.AT_PLATFORM, linux.AT_EXECFN, linux.AT_BASE, linux.AT_PHDR} {
 		if _, ok := l.auxv[k]; !ok {
 			t.Errorf("auxv lacks key %d", k)
 		}
 	}
-	// AT_PHDR points at a copy of the program headers.
+	// linux.AT_PHDR points at a copy of the program headers.
 	var phoff uint64
 	raw, _ := os.ReadFile(path)
 	phoff = binary.LittleEndian.Uint64(raw[32:])
 	got := make([]byte, 56*len(f.Progs))
-	if _, err := l.mm.CopyIn(ctx, hostarch.Addr(l.auxv[AT_PHDR]), got, usermem.IOOpts{}); err != nil {
-		t.Fatalf("reading AT_PHDR: %v", err)
+	if _, err := l.mm.CopyIn(ctx, hostarch.Addr(l.auxv[linux.AT_PHDR]), got, usermem.IOOpts{}); err != nil {
+		t.Fatalf("reading linux.AT_PHDR: %v", err)
 	}
 	if !bytes.Equal(got, raw[phoff:phoff+uint64(len(got))]) {
-		t.Error("memory at AT_PHDR differs from the file's program headers")
+		t.Error("memory at linux.AT_PHDR differs from the file's program headers")
 	}
-	// AT_RANDOM: 16 readable bytes; AT_PLATFORM and AT_EXECFN strings.
+	// linux.AT_RANDOM: 16 readable bytes; linux.AT_PLATFORM and linux.AT_EXECFN strings.
 	rnd := make([]byte, 16)
-	if _, err := l.mm.CopyIn(ctx, hostarch.Addr(l.auxv[AT_RANDOM]), rnd, usermem.IOOpts{}); err != nil || bytes.Equal(rnd, make([]byte, 16)) {
-		t.Errorf("AT_RANDOM bytes %x, %v", rnd, err)
+	if _, err := l.mm.CopyIn(ctx, hostarch.Addr(l.auxv[linux.AT_RANDOM]), rnd, usermem.IOOpts{}); err != nil || bytes.Equal(rnd, make([]byte, 16)) {
+		t.Errorf("linux.AT_RANDOM bytes %x, %v", rnd, err)
 	}
 	plat := make([]byte, 7)
-	l.mm.CopyIn(ctx, hostarch.Addr(l.auxv[AT_PLATFORM]), plat, usermem.IOOpts{})
+	l.mm.CopyIn(ctx, hostarch.Addr(l.auxv[linux.AT_PLATFORM]), plat, usermem.IOOpts{})
 	if string(plat) != "x86_64\x00" {
-		t.Errorf("AT_PLATFORM string %q", plat)
+		t.Errorf("linux.AT_PLATFORM string %q", plat)
 	}
 	// Every file-backed PT_LOAD's bytes are where they belong, and
 	// .bss is zero.
@@ -247,19 +248,19 @@ func TestLoadDynamicPIE(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ld.Close()
-	base := l.auxv[AT_BASE]
+	base := l.auxv[linux.AT_BASE]
 	if base == 0 || base != uint64(l.res.InterpBase) || uint64(l.res.Entry) != base+ld.Entry {
-		t.Fatalf("AT_BASE %#x, entry %v; want entry = base + %#x", base, l.res.Entry, ld.Entry)
+		t.Fatalf("linux.AT_BASE %#x, entry %v; want entry = base + %#x", base, l.res.Entry, ld.Entry)
 	}
-	if l.auxv[AT_PHDR] < bias || l.auxv[AT_PHDR] > bias+1<<20 {
-		t.Fatalf("AT_PHDR %#x not in the image at %#x", l.auxv[AT_PHDR], bias)
+	if l.auxv[linux.AT_PHDR] < bias || l.auxv[linux.AT_PHDR] > bias+1<<20 {
+		t.Fatalf("linux.AT_PHDR %#x not in the image at %#x", l.auxv[linux.AT_PHDR], bias)
 	}
 	// The interpreter's bytes are mapped at its base.
 	raw, _ := os.ReadFile(interp)
 	got := make([]byte, 64)
 	l.mm.CopyIn(context.Background(), hostarch.Addr(base), got, usermem.IOOpts{})
 	if !bytes.Equal(got, raw[:64]) {
-		t.Fatal("interpreter header not mapped at AT_BASE")
+		t.Fatal("interpreter header not mapped at linux.AT_BASE")
 	}
 	// Layout: stack at the top, interpreter below the mmap base.
 	lay := l.mm.Layout()
@@ -284,8 +285,8 @@ func TestLoadInterpreterDirectly(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkCommon(t, l, path, []string{path}, nil, f, uint64(l.res.Bias))
-	if l.auxv[AT_BASE] != 0 || l.res.Interp != "" || l.res.Entry != hostarch.Addr(f.Entry)+l.res.Bias {
-		t.Fatalf("ld.so as program: base %#x interp %q entry %v", l.auxv[AT_BASE], l.res.Interp, l.res.Entry)
+	if l.auxv[linux.AT_BASE] != 0 || l.res.Interp != "" || l.res.Entry != hostarch.Addr(f.Entry)+l.res.Bias {
+		t.Fatalf("ld.so as program: base %#x interp %q entry %v", l.auxv[linux.AT_BASE], l.res.Interp, l.res.Entry)
 	}
 }
 
@@ -322,13 +323,13 @@ func TestLoadStatic(t *testing.T) {
 		t.Fatalf("static binary type %v bias %v", f.Type, l.res.Bias)
 	}
 	checkCommon(t, l, path, []string{"p"}, []string{"X=y"}, f, 0)
-	if l.res.Entry != hostarch.Addr(f.Entry) || l.auxv[AT_BASE] != 0 || l.res.Interp != "" {
-		t.Fatalf("entry %v (want %#x), AT_BASE %#x", l.res.Entry, f.Entry, l.auxv[AT_BASE])
+	if l.res.Entry != hostarch.Addr(f.Entry) || l.auxv[linux.AT_BASE] != 0 || l.res.Interp != "" {
+		t.Fatalf("entry %v (want %#x), linux.AT_BASE %#x", l.res.Entry, f.Entry, l.auxv[linux.AT_BASE])
 	}
 	var execfn [256]byte
-	l.mm.CopyIn(context.Background(), hostarch.Addr(l.auxv[AT_EXECFN]), execfn[:len(path)+1], usermem.IOOpts{})
+	l.mm.CopyIn(context.Background(), hostarch.Addr(l.auxv[linux.AT_EXECFN]), execfn[:len(path)+1], usermem.IOOpts{})
 	if string(execfn[:len(path)]) != path || execfn[len(path)] != 0 {
-		t.Fatalf("AT_EXECFN string %q", execfn[:len(path)+1])
+		t.Fatalf("linux.AT_EXECFN string %q", execfn[:len(path)+1])
 	}
 }
 

@@ -2,6 +2,7 @@ package loader
 
 import (
 	"bytes"
+	"carapace.dev/carapace/pkg/abi/linux"
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -77,8 +78,8 @@ var (
 )
 
 // HostAuxv returns the Sentry's own auxiliary vector (from
-// /proc/self/auxv), the source of the CPU feature words (AT_HWCAP,
-// AT_HWCAP2) and AT_MINSIGSTKSZ given to applications. It is empty if
+// /proc/self/auxv), the source of the CPU feature words (linux.AT_HWCAP,
+// linux.AT_HWCAP2) and linux.AT_MINSIGSTKSZ given to applications. It is empty if
 // the file cannot be read.
 func HostAuxv() map[uint64]uint64 {
 	hostAuxvOnce.Do(func() {
@@ -89,7 +90,7 @@ func HostAuxv() map[uint64]uint64 {
 		}
 		for i := 0; i+16 <= len(b); i += 16 {
 			k := binary.LittleEndian.Uint64(b[i:])
-			if k == AT_NULL {
+			if k == linux.AT_NULL {
 				break
 			}
 			hostAuxv[k] = binary.LittleEndian.Uint64(b[i+8:])

@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"carapace.dev/carapace/pkg/abi/linux"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -8,31 +9,6 @@ import (
 	"carapace.dev/carapace/pkg/hostarch"
 	"carapace.dev/carapace/pkg/usermem"
 	"golang.org/x/sys/unix"
-)
-
-// Auxiliary vector keys (include/uapi/linux/auxvec.h, asm/auxvec.h).
-const (
-	AT_NULL         = 0
-	AT_PHDR         = 3
-	AT_PHENT        = 4
-	AT_PHNUM        = 5
-	AT_PAGESZ       = 6
-	AT_BASE         = 7
-	AT_FLAGS        = 8
-	AT_ENTRY        = 9
-	AT_UID          = 11
-	AT_EUID         = 12
-	AT_GID          = 13
-	AT_EGID         = 14
-	AT_PLATFORM     = 15
-	AT_HWCAP        = 16
-	AT_CLKTCK       = 17
-	AT_SECURE       = 23
-	AT_RANDOM       = 25
-	AT_HWCAP2       = 26
-	AT_EXECFN       = 31
-	AT_SYSINFO_EHDR = 33
-	AT_MINSIGSTKSZ  = 51
 )
 
 // Limits execve places on arguments (include/uapi/linux/binfmts.h and the
@@ -85,9 +61,9 @@ func checkArgs(argv, envv []string) error {
 // buildStack writes the System V initial process stack below top, in the
 // order Linux uses (highest first): a NULL word, the executable's name, the
 // environment strings, the argument strings, the platform string, the 16
-// AT_RANDOM bytes, then — 16-byte aligned at argc — argc, argv[], NULL,
-// envp[], NULL, auxv pairs ending in AT_NULL. AT_EXECFN, AT_PLATFORM and
-// AT_RANDOM are appended to auxv here with the addresses chosen.
+// linux.AT_RANDOM bytes, then — 16-byte aligned at argc — argc, argv[], NULL,
+// envp[], NULL, auxv pairs ending in linux.AT_NULL. linux.AT_EXECFN, linux.AT_PLATFORM and
+// linux.AT_RANDOM are appended to auxv here with the addresses chosen.
 func buildStack(ctx context.Context, io usermem.IO, top hostarch.Addr, argv, envv []string, execfn string, random [randomDataLen]byte, auxv []AuxEntry) (StackLayout, error) {
 	var l StackLayout
 	if err := checkArgs(argv, envv); err != nil {
@@ -134,14 +110,14 @@ func buildStack(ctx context.Context, io usermem.IO, top hostarch.Addr, argv, env
 	sp -= randomDataLen
 	l.Random = sp
 	if _, err := io.CopyOut(ctx, sp, random[:], usermem.IOOpts{}); err != nil {
-		return l, fmt.Errorf("writing AT_RANDOM bytes: %w", err)
+		return l, fmt.Errorf("writing linux.AT_RANDOM bytes: %w", err)
 	}
 
 	l.Auxv = append(append([]AuxEntry(nil), auxv...),
-		AuxEntry{AT_PLATFORM, uint64(l.Platform)},
-		AuxEntry{AT_RANDOM, uint64(l.Random)},
-		AuxEntry{AT_EXECFN, uint64(l.Execfn)},
-		AuxEntry{AT_NULL, 0})
+		AuxEntry{linux.AT_PLATFORM, uint64(l.Platform)},
+		AuxEntry{linux.AT_RANDOM, uint64(l.Random)},
+		AuxEntry{linux.AT_EXECFN, uint64(l.Execfn)},
+		AuxEntry{linux.AT_NULL, 0})
 	words := 1 + len(argv) + 1 + len(envv) + 1 + 2*len(l.Auxv)
 	sp = (sp - hostarch.Addr(words*pointerSize)) &^ (stackAlign - 1)
 	l.SP = sp

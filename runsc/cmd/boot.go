@@ -3,15 +3,11 @@ package cmd
 import (
 	"context"
 	"flag"
-	"io"
-	"os"
 	"os/signal"
 	"syscall"
 
-	"carapace.dev/carapace/pkg/unet"
 	"carapace.dev/carapace/runsc/boot"
 	"carapace.dev/carapace/runsc/confine"
-	"carapace.dev/carapace/runsc/specutils"
 	"github.com/google/subcommands"
 )
 
@@ -52,23 +48,13 @@ func (b *Boot) Execute(ctx context.Context, f *flag.FlagSet, args ...any) subcom
 	if b.specFD < 0 || len(b.ioFDs) == 0 || f.NArg() != 0 {
 		return usageError("boot: --spec-fd and --io-fds are required and no arguments are taken")
 	}
-	specFile := os.NewFile(uintptr(b.specFD), "spec")
-	data, err := io.ReadAll(specFile)
-	specFile.Close()
-	if err != nil {
-		return Failure("boot: reading the spec: %v", err)
-	}
-	spec, err := specutils.Decode(data)
+	spec, err := readSpecFD(b.specFD)
 	if err != nil {
 		return Failure("boot: %v", err)
 	}
-	var socks []*unet.Socket
-	for _, fd := range b.ioFDs {
-		s, err := unet.NewSocket(fd)
-		if err != nil {
-			return Failure("boot: %v", err)
-		}
-		socks = append(socks, s)
+	socks, err := socketsFromFDs(b.ioFDs)
+	if err != nil {
+		return Failure("boot: %v", err)
 	}
 	// The Sentry needs no host path from here on: its files come from the
 	// Gofer and its stdio is already open.

@@ -4,13 +4,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
-	"os"
 	"strconv"
 	"strings"
 
 	"carapace.dev/carapace/pkg/log"
-	"carapace.dev/carapace/pkg/unet"
 	"carapace.dev/carapace/runsc/confine"
 	"carapace.dev/carapace/runsc/fsgofer"
 	"carapace.dev/carapace/runsc/specutils"
@@ -65,13 +62,7 @@ func (g *Gofer) Execute(ctx context.Context, f *flag.FlagSet, args ...any) subco
 	if g.specFD < 0 || len(g.ioFDs) == 0 || f.NArg() != 0 {
 		return usageError("gofer: --spec-fd and --io-fds are required and no arguments are taken")
 	}
-	specFile := os.NewFile(uintptr(g.specFD), "spec")
-	data, err := io.ReadAll(specFile)
-	specFile.Close()
-	if err != nil {
-		return Failure("gofer: reading the spec: %v", err)
-	}
-	spec, err := specutils.Decode(data)
+	spec, err := readSpecFD(g.specFD)
 	if err != nil {
 		return Failure("gofer: %v", err)
 	}
@@ -101,13 +92,9 @@ func (g *Gofer) Execute(ctx context.Context, f *flag.FlagSet, args ...any) subco
 	if err := confine.TestForbiddenSyscall(); err != nil {
 		return Failure("gofer: %v", err)
 	}
-	conns := make([]*unet.Socket, 0, len(g.ioFDs))
-	for _, fd := range g.ioFDs {
-		s, err := unet.NewSocket(fd)
-		if err != nil {
-			return Failure("gofer: %v", err)
-		}
-		conns = append(conns, s)
+	conns, err := socketsFromFDs(g.ioFDs)
+	if err != nil {
+		return Failure("gofer: %v", err)
 	}
 	log.Infof("gofer: serving %d trees", len(mounts))
 	if err := fsgofer.ServeAttachers(ctx, conns, attachers); err != nil {

@@ -5,11 +5,15 @@ package cmd
 
 import (
 	"fmt"
+	"io"
 	"os"
 
 	"carapace.dev/carapace/pkg/log"
+	"carapace.dev/carapace/pkg/unet"
 	"carapace.dev/carapace/runsc/config"
+	"carapace.dev/carapace/runsc/specutils"
 	"github.com/google/subcommands"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // Failure prints the error for the person at the terminal, records it in
@@ -36,4 +40,32 @@ func configFrom(args []any) *config.Config {
 		}
 	}
 	return config.Default()
+}
+
+// readSpecFD reads and validates the spec runsc hands a sandbox process
+// on descriptor fd, which it closes.
+func readSpecFD(fd int) (*specs.Spec, error) {
+	f := os.NewFile(uintptr(fd), "spec")
+	data, err := io.ReadAll(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("reading the spec: %w", err)
+	}
+	return specutils.Decode(data)
+}
+
+// socketsFromFDs wraps inherited socket descriptors, taking ownership.
+func socketsFromFDs(fds []int) ([]*unet.Socket, error) {
+	socks := make([]*unet.Socket, 0, len(fds))
+	for _, fd := range fds {
+		s, err := unet.NewSocket(fd)
+		if err != nil {
+			for _, s := range socks {
+				s.Close()
+			}
+			return nil, err
+		}
+		socks = append(socks, s)
+	}
+	return socks, nil
 }

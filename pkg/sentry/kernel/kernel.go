@@ -82,6 +82,7 @@ type Kernel struct {
 	memfdErr   error
 	hostname   string
 	domainname string
+	sockets    socketProviders
 }
 
 // New returns a kernel with no tasks.

@@ -219,5 +219,9 @@ func handlers() map[uintptr]kernel.SyscallFn {
 		linux.SYS_REMOVEXATTR:     Removexattr,
 		linux.SYS_LREMOVEXATTR:    Lremovexattr,
 		linux.SYS_FREMOVEXATTR:    Fremovexattr,
+		// Sockets (sys_socket.go).
+		// Seccomp (sys_seccomp.go).
+		// Mounts, splice, inotify (sys_mount.go, sys_splice.go, sys_inotify.go).
+		// Identity, capabilities, POSIX timers, scheduling (sys_identity.go, sys_timer.go, sys_sched.go).
 	}
 }

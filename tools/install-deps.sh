@@ -10,7 +10,8 @@ set -euo pipefail
 # busybox-static: a static userland for in-sandbox tests.
 # iproute2: network namespaces and veth pairs for the network tests.
 # runc: the reference runtime the benchmarks compare with.
-packages=(gcc g++ make libc6-dev linux-libc-dev libgtest-dev libgmock-dev busybox-static iproute2 runc)
+# docker.io: a private dockerd for the Docker end-to-end test (--runtime=runsc).
+packages=(gcc g++ make libc6-dev linux-libc-dev libgtest-dev libgmock-dev busybox-static iproute2 runc docker.io)
 
 missing=()
 for p in "${packages[@]}"; do

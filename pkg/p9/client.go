@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"carapace.dev/carapace/pkg/log"
 	"carapace.dev/carapace/pkg/unet"
 	"golang.org/x/sys/unix"
 )
@@ -28,6 +29,23 @@ type call struct {
 	resp Message
 	err  error
 	done chan struct{}
+	// asyncFID is set for a clunk nobody waits for (CloseAsync): its
+	// completion releases the fid, the tag and the call itself.
+	asyncFID FID
+	async    bool
+}
+
+// rclunk receives the replies of asynchronous clunks (it has no fields, so
+// sharing it is safe).
+var rclunk Rclunk
+
+// finishAsync completes an asynchronous clunk. The receive loop calls it,
+// having removed cl from pending.
+func (c *Client) finishAsync(tag Tag, cl *call) {
+	c.releaseFID(cl.asyncFID)
+	cl.async, cl.resp, cl.err = false, nil, nil
+	c.callPool.Put(cl)
+	c.tags <- tag
 }
 
 // Client is a 9P2000.L client. All methods are safe for concurrent use: each
@@ -155,6 +173,10 @@ func (c *Client) receive(buf []byte) {
 		if cl != nil {
 			cl.err = c.dead
 			c.pending[i] = nil
+			if cl.async {
+				c.finishAsync(Tag(i), cl)
+				continue
+			}
 			cl.done <- struct{}{}
 		}
 	}
@@ -200,6 +222,13 @@ func (c *Client) deliver(t MsgType, tag Tag, body []byte, f *os.File) error {
 		fm.setFile(f)
 	} else if f != nil {
 		f.Close()
+	}
+	if cl.async {
+		if cl.err != nil {
+			log.Debugf("p9: clunk of fid %d: %v", cl.asyncFID, cl.err)
+		}
+		c.finishAsync(tag, cl)
+		return nil
 	}
 	cl.done <- struct{}{}
 	return nil
@@ -594,6 +623,20 @@ func (f *ClientFile) SetXattr(ctx context.Context, name string, value []byte, fl
 	return xf.Close(ctx)
 }
 
+// RemoveXattr removes extended attribute name: a Txattrcreate of size 0
+// with the XattrRemove flag, committed by the clunk.
+func (f *ClientFile) RemoveXattr(ctx context.Context, name string) error {
+	xf, err := f.Clone(ctx)
+	if err != nil {
+		return err
+	}
+	if err := f.client.rpc(ctx, &Txattrcreate{FID: xf.fid, Name: name, Flags: XattrRemove}, &Rxattrcreate{}); err != nil {
+		xf.Close(context.Background())
+		return err
+	}
+	return xf.Close(ctx)
+}
+
 // Remove removes the file and clunks the fid, whatever the outcome.
 func (f *ClientFile) Remove(ctx context.Context) error {
 	if f.closed.Swap(true) {
@@ -602,6 +645,46 @@ func (f *ClientFile) Remove(ctx context.Context) error {
 	err := f.client.rpc(ctx, &Tremove{FID: f.fid}, &Rremove{})
 	f.client.releaseFID(f.fid)
 	return err
+}
+
+// CloseAsync clunks the fid without waiting for the reply, for callers
+// that have no use for its error: the fid number is reused only once the
+// server has answered. Without a free tag it waits like Close.
+func (f *ClientFile) CloseAsync() {
+	if f.closed.Swap(true) {
+		return
+	}
+	c := f.client
+	var tag Tag
+	select {
+	case tag = <-c.tags:
+	default:
+		c.rpc(context.Background(), &Tclunk{FID: f.fid}, &Rclunk{})
+		c.releaseFID(f.fid)
+		return
+	}
+	cl := c.callPool.Get().(*call)
+	cl.resp, cl.err, cl.async, cl.asyncFID = &rclunk, nil, true, f.fid
+	c.mu.Lock()
+	if c.dead != nil {
+		c.mu.Unlock()
+		cl.async, cl.resp = false, nil
+		c.callPool.Put(cl)
+		c.tags <- tag
+		return
+	}
+	c.pending[tag] = cl
+	c.mu.Unlock()
+	if err := c.send(tag, &Tclunk{FID: f.fid}); err != nil {
+		c.mu.Lock()
+		mine := c.pending[tag] == cl
+		c.pending[tag] = nil
+		c.mu.Unlock()
+		if mine {
+			// Never sent, and the receive loop did not take it.
+			c.finishAsync(tag, cl)
+		}
+	}
 }
 
 // Close clunks the fid. The fid is released even if the server reports an

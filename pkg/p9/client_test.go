@@ -199,6 +199,16 @@ func testEveryOperation(t *testing.T, packet bool) {
 	}
 	_, err = f.GetXattr(ctx, "user.none")
 	wantErrno(t, err, unix.ENODATA)
+	// Removal keeps an empty value distinct from no value.
+	must(t, f.RemoveXattr(ctx, "user.k"))
+	_, err = f.GetXattr(ctx, "user.k")
+	wantErrno(t, err, unix.ENODATA)
+	if v, err := f.GetXattr(ctx, "user.e"); err != nil || len(v) != 0 {
+		t.Fatalf("empty value after removing another: %q %v", v, err)
+	}
+	wantErrno(t, f.RemoveXattr(ctx, "user.k"), unix.ENODATA)
+	var rx Rxattrcreate
+	wantErrno(t, f.client.rpc(ctx, &Txattrcreate{FID: f.fid, Name: "user.e", AttrSize: 3, Flags: XattrRemove}, &rx), unix.EINVAL)
 
 	// locks
 	st, err := f.Lock(ctx, Lock{Type: LockTypeWrite, Length: 10, ClientID: "a"})

@@ -57,6 +57,20 @@ type File interface {
 	Close() error
 }
 
+// XattrRemover is implemented by Files that can remove an extended
+// attribute (removexattr(2)); a server whose File lacks it answers a
+// removal with EOPNOTSUPP.
+type XattrRemover interface {
+	RemoveXattr(name string) error
+}
+
+// XattrRemove is a Txattrcreate flag of this implementation (no Linux
+// XATTR_* value uses the bit): with AttrSize 0, clunking the fid removes
+// the attribute instead of setting it. 9P2000.L has no removal request,
+// and Linux's own convention (a zero-length value) cannot be told apart
+// from setting an empty value.
+const XattrRemove uint32 = 1 << 31
+
 // Attacher produces the root File for a Tattach.
 type Attacher interface {
 	Attach(attachName string, uid UID) (File, error)

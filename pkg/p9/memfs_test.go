@@ -359,6 +359,16 @@ func (f *memFile) ListXattr() ([]string, error) {
 	return names, nil
 }
 
+func (f *memFile) RemoveXattr(name string) error {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if _, ok := f.node.xattrs[name]; !ok {
+		return unix.ENODATA
+	}
+	delete(f.node.xattrs, name)
+	return nil
+}
+
 func (f *memFile) SetXattr(name string, value []byte, flags uint32) error {
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()

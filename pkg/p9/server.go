@@ -789,6 +789,9 @@ func (c *conn) xattrCreate(m *Txattrcreate) (Message, *os.File, error) {
 	if m.Name == "" || strings.IndexByte(m.Name, 0) >= 0 {
 		return nil, nil, unix.EINVAL
 	}
+	if m.Flags&XattrRemove != 0 && m.AttrSize != 0 {
+		return nil, nil, unix.EINVAL
+	}
 	f, err := c.lookupFile(m.FID)
 	if err != nil {
 		return nil, nil, err
@@ -828,6 +831,13 @@ func (c *conn) finishXattr(f *fidState) error {
 	f.mu.Unlock()
 	if uint64(len(data)) != f.xattrSize {
 		return unix.EINVAL
+	}
+	if f.xattrFlags&XattrRemove != 0 {
+		r, ok := t.File.(XattrRemover)
+		if !ok {
+			return unix.EOPNOTSUPP
+		}
+		return r.RemoveXattr(f.xattrName)
 	}
 	return t.File.SetXattr(f.xattrName, data, f.xattrFlags)
 }

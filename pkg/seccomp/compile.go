@@ -108,7 +108,11 @@ func Compile(s *RuleSet, opts Options) (bpf.Program, error) {
 	a.Emit(bpf.Stmt(bpf.ClassLoad|bpf.SizeWord|bpf.ModeAbsolute, offsetArch))
 	a.JumpIf(bpf.JumpEqual|bpf.SourceK, AuditArchX86_64, bpf.Next, badArch)
 	a.Emit(bpf.Stmt(bpf.ClassLoad|bpf.SizeWord|bpf.ModeAbsolute, offsetNr))
-	a.JumpIf(bpf.JumpGreaterEqual|bpf.SourceK, x32SyscallBit, badArch, bpf.Next)
+	highNr := badArch
+	if opts.AllowCancelledSyscall {
+		highNr = a.NewLabel()
+	}
+	a.JumpIf(bpf.JumpGreaterEqual|bpf.SourceK, x32SyscallBit, highNr, bpf.Next)
 	target := func(key string) bpf.Label {
 		if key == defaultKey {
 			return c.actionLabel(defaultAction)
@@ -121,6 +125,11 @@ func Compile(s *RuleSet, opts Options) (bpf.Program, error) {
 	}
 	c.search(intervals, target)
 
+	if opts.AllowCancelledSyscall {
+		// Off the common path: only numbers past the x32 bit get here.
+		a.Bind(highNr)
+		a.JumpIf(bpf.JumpEqual|bpf.SourceK, cancelledSyscall, c.actionLabel(ActionAllow), badArch)
+	}
 	for _, b := range bodyOrder {
 		if len(b.rules) == 1 && b.rules[0].unconditional() {
 			continue

@@ -51,6 +51,9 @@ func scenarioRuleSet(seed uint64) (*RuleSet, Options) {
 	case 1: // the same, in log-instead-of-kill mode with kernel logging
 		opts.LogInsteadOfKill, opts.KernelLog = true, true
 		return NewRuleSet().Add(testSyscallBase, ActionKillProcess, EqualTo(13)), opts
+	case 100, 101: // syscall -1, allowed or not
+		opts.AllowCancelledSyscall = seed == 100
+		return NewRuleSet().Add(testSyscallBase, ActionAllow), opts
 	}
 	s := NewRuleSet()
 	matchers := []func(uint64) ArgMatcher{
@@ -194,6 +197,21 @@ func TestInstalledRuleSetsMatchInterpreter(t *testing.T) {
 				t.Errorf("seed %d call %+v: kernel returned %d, our verdict %v means %d", seed, c, results[i], verdict, want)
 			}
 		}
+	}
+}
+
+// TestInstalledCancelledSyscall checks that the kernel runs filters on
+// syscall number -1 and that AllowCancelledSyscall lets it through (to
+// fail with ENOSYS), while without it the bad-arch action applies.
+func TestInstalledCancelledSyscall(t *testing.T) {
+	requireSeccomp(t)
+	cancelled := []call{{Nr: -1}}
+	results, sig := runChild(t, 100, cancelled)
+	if sig != 0 || results[0] != -int64(unix.ENOSYS) {
+		t.Fatalf("allowed syscall -1: results %v, signal %v", results, sig)
+	}
+	if _, sig := runChild(t, 101, cancelled); sig != unix.SIGSYS {
+		t.Fatalf("syscall -1 without AllowCancelledSyscall: signal %v, want SIGSYS", sig)
 	}
 }
 

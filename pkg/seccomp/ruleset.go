@@ -148,7 +148,17 @@ type Options struct {
 	// KernelLog sets SECCOMP_FILTER_FLAG_LOG at install time: the kernel
 	// logs every action other than allow.
 	KernelLog bool
+	// AllowCancelledSyscall allows syscall number -1 instead of applying
+	// BadArchAction to it. A ptrace tracer that resumes a thread stopped
+	// at syscall entry with orig_rax set to -1 cancels the syscall, yet the
+	// kernel still runs the filter on number -1 before failing it with
+	// ENOSYS; a process whose traced children inherit its filter (the
+	// ptrace platform's stubs) needs this.
+	AllowCancelledSyscall bool
 }
+
+// cancelledSyscall is syscall number -1 as the filter sees it.
+const cancelledSyscall = 0xffffffff
 
 func (o Options) effective(a Action) Action {
 	if o.LogInsteadOfKill && a.isKill() {
@@ -161,6 +171,9 @@ func (o Options) effective(a Action) Action {
 // directly from the rules. It is the specification Compile is tested
 // against, and is not meant for hot paths.
 func (s *RuleSet) Evaluate(d *bpf.SeccompData, opts Options) Action {
+	if d.Arch == AuditArchX86_64 && uint32(d.Nr) == cancelledSyscall && opts.AllowCancelledSyscall {
+		return ActionAllow
+	}
 	if d.Arch != AuditArchX86_64 || uint32(d.Nr) >= x32SyscallBit {
 		return opts.effective(opts.BadArchAction)
 	}

@@ -210,12 +210,15 @@ func TestRandomRuleSets(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	for i := range 300 {
 		s := randomRuleSet(r, 1+r.IntN(60))
-		opts := Options{DefaultAction: randomActions[r.IntN(len(randomActions))], BadArchAction: randomActions[r.IntN(len(randomActions))], LogInsteadOfKill: r.IntN(4) == 0}
+		opts := Options{DefaultAction: randomActions[r.IntN(len(randomActions))], BadArchAction: randomActions[r.IntN(len(randomActions))], LogInsteadOfKill: r.IntN(4) == 0, AllowCancelledSyscall: r.IntN(2) == 0}
 		p := mustCompile(t, s, opts)
 		for range 200 {
 			d := data(int32(r.IntN(520)))
 			if r.IntN(50) == 0 {
 				d.Nr = int32(r.Uint32())
+			}
+			if r.IntN(50) == 0 {
+				d.Nr = -1
 			}
 			if r.IntN(50) == 0 {
 				d.Arch = r.Uint32()
@@ -243,6 +246,36 @@ func TestLogInsteadOfKill(t *testing.T) {
 	} {
 		if got := Action(p.RunSeccomp(tc.d)); got != tc.want {
 			t.Errorf("nr %d: got %v, want %v", tc.d.Nr, got, tc.want)
+		}
+	}
+}
+
+func TestAllowCancelledSyscall(t *testing.T) {
+	s := NewRuleSet().Allow(unix.SYS_READ)
+	for _, allow := range []bool{false, true} {
+		opts := Options{DefaultAction: Errno(unix.EPERM), BadArchAction: ActionKillProcess, AllowCancelledSyscall: allow}
+		p := mustCompile(t, s, opts)
+		want := ActionKillProcess
+		if allow {
+			want = ActionAllow
+		}
+		for _, tc := range []struct {
+			d    *bpf.SeccompData
+			want Action
+		}{
+			{data(-1), want},
+			{data(-2), ActionKillProcess},
+			{data(x32SyscallBit), ActionKillProcess},
+			{&bpf.SeccompData{Nr: -1, Arch: 0x40000003}, ActionKillProcess}, // i386
+			{data(unix.SYS_READ), ActionAllow},
+			{data(unix.SYS_WRITE), Errno(unix.EPERM)},
+		} {
+			if got := Action(p.RunSeccomp(tc.d)); got != tc.want {
+				t.Errorf("allow=%v nr %d arch %#x: got %v, want %v", allow, tc.d.Nr, tc.d.Arch, got, tc.want)
+			}
+			if got := s.Evaluate(tc.d, opts); got != tc.want {
+				t.Errorf("allow=%v nr %d arch %#x: Evaluate %v, want %v", allow, tc.d.Nr, tc.d.Arch, got, tc.want)
+			}
 		}
 	}
 }

@@ -92,6 +92,13 @@ type Endpoint interface {
 	WaitQueue() *WaitQueue
 }
 
+// LenReader is an io.Reader that knows how many bytes it has left. Stream
+// endpoints use it to size their buffers to the write.
+type LenReader interface {
+	io.Reader
+	Len() int
+}
+
 // SliceWriter is an io.Writer over a fixed buffer: it accepts up to the
 // buffer's free space and reports io.ErrShortWrite past that, which is how
 // a bounded user buffer limits a Read.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path"
 	"strings"
 
@@ -14,9 +15,12 @@ import (
 	"carapace.dev/carapace/pkg/sentry/pgalloc"
 	"carapace.dev/carapace/pkg/sentry/platform"
 	"carapace.dev/carapace/pkg/sentry/platform/ptrace"
+	"carapace.dev/carapace/pkg/sentry/platform/systrap"
+	unixsocket "carapace.dev/carapace/pkg/sentry/socket/unix"
 	syscalls "carapace.dev/carapace/pkg/sentry/syscalls/linux"
 	"carapace.dev/carapace/pkg/sentry/vfs"
 	"carapace.dev/carapace/pkg/unet"
+	"carapace.dev/carapace/runsc/boot/filter"
 	"carapace.dev/carapace/runsc/config"
 	"carapace.dev/carapace/runsc/specutils"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -34,6 +38,14 @@ type Args struct {
 	// Stdio are the host descriptors of the container's stdin, stdout and
 	// stderr; the sandbox owns them from here on.
 	Stdio [3]int
+	// Control, for a container made by `runsc create`, is the listening
+	// control socket: init is held until a start request, and exec,
+	// signal, wait, ps and stats are served (lifecycle.go). Nil for
+	// `runsc do`, which starts init at once.
+	Control *os.File
+	// Ready is written once the container is created; ExitStatus gets
+	// init's wait status when it exits. Both optional.
+	Ready, ExitStatus *os.File
 }
 
 // Run builds the sandbox — memory file, platform, kernel, filesystem
@@ -53,7 +65,7 @@ func Run(ctx context.Context, a *Args) (kernel.WaitStatus, error) {
 		return 0, err
 	}
 	defer plat.Close()
-	creds := credentials(a.Spec.Process.User)
+	creds := processCredentials(a.Spec.Process)
 	ctx = auth.ContextWithCredentials(ctx, creds)
 	v, err := NewVFS()
 	if err != nil {
@@ -66,6 +78,15 @@ func Run(ctx context.Context, a *Args) (kernel.WaitStatus, error) {
 	if err != nil {
 		return 0, err
 	}
+	unixsocket.Register(k) // AF_UNIX sockets (pkg/sentry/socket/unix)
+	if err := RegisterKernelFilesystems(v, k); err != nil {
+		return 0, err
+	}
+	closeNetwork, err := setupNetwork(k, v, a.Conf.Network) // network.go
+	if err != nil {
+		return 0, err
+	}
+	defer closeNetwork()
 	mntns, err := BuildMounts(ctx, v, auth.NewRoot(), &MountConfig{
 		Spec: a.Spec, GoferMounts: specutils.GoferMounts(a.Spec, a.BundleDir, a.Conf.Overlay),
 		GoferSockets: a.GoferSockets, Overlay: a.Conf.Overlay, MemoryFile: mf,
@@ -87,10 +108,20 @@ func Run(ctx context.Context, a *Args) (kernel.WaitStatus, error) {
 	}
 	tg, err := k.CreateProcess(ctx, kernel.CreateProcessArgs{
 		Filename: filename, Argv: proc.Args, Envv: proc.Env,
-		Credentials: creds, FDTable: fdt, Root: root, WorkingDirectory: proc.Cwd, Umask: 0o022,
+		Credentials: creds, FDTable: fdt, Root: root, WorkingDirectory: proc.Cwd, Umask: processUmask(proc.User),
 	})
 	if err != nil {
 		return 0, err
+	}
+	if err := applySpecSeccomp(a.Spec, tg); err != nil { // seccomp.go
+		return 0, err
+	}
+	if err := filter.Install(filter.Options{MemoryFDs: []int{mf.FD()}, LogOnly: a.Conf.SeccompLogOnly}); err != nil {
+		return 0, err
+	}
+	applyRlimits(tg, proc.Rlimits)
+	if a.Control != nil {
+		return serveContainer(ctx, a, k, v, root, tg)
 	}
 	log.Infof("boot: starting %q as PID 1", filename)
 	k.Start(tg)
@@ -109,6 +140,13 @@ func newPlatform(name config.Platform, mf *pgalloc.MemoryFile) (platform.Platfor
 		p, err := ptrace.New(mf)
 		if err != nil {
 			return nil, fmt.Errorf("starting the ptrace platform: %w", err)
+		}
+		return p, nil
+	case config.PlatformSystrap:
+		// Must precede filter.Install: the stubs must not inherit it.
+		p, err := systrap.New(mf)
+		if err != nil {
+			return nil, fmt.Errorf("starting the systrap platform: %w", err)
 		}
 		return p, nil
 	default:

@@ -8,13 +8,18 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"carapace.dev/carapace/pkg/log"
 	"carapace.dev/carapace/pkg/sentry/fsimpl/dev"
+	"carapace.dev/carapace/pkg/sentry/fsimpl/devpts"
 	"carapace.dev/carapace/pkg/sentry/fsimpl/gofer"
 	"carapace.dev/carapace/pkg/sentry/fsimpl/overlay"
+	"carapace.dev/carapace/pkg/sentry/fsimpl/proc"
+	"carapace.dev/carapace/pkg/sentry/fsimpl/sys"
 	"carapace.dev/carapace/pkg/sentry/fsimpl/tmpfs"
+	"carapace.dev/carapace/pkg/sentry/kernel"
 	"carapace.dev/carapace/pkg/sentry/kernel/auth"
 	"carapace.dev/carapace/pkg/sentry/pgalloc"
 	"carapace.dev/carapace/pkg/sentry/vfs"
@@ -44,6 +49,7 @@ func NewVFS() (*vfs.VirtualFilesystem, error) {
 		tmpfs.Name:   tmpfs.FilesystemType{},
 		gofer.Name:   gofer.FilesystemType{},
 		overlay.Name: overlay.FilesystemType{},
+		devpts.Name:  devpts.FilesystemType{},
 	} {
 		if err := v.RegisterFilesystemType(name, t); err != nil {
 			return nil, err
@@ -55,6 +61,18 @@ func NewVFS() (*vfs.VirtualFilesystem, error) {
 	return v, nil
 }
 
+// RegisterKernelFilesystems registers proc and sysfs, which describe the
+// kernel and so can only exist once it does.
+func RegisterKernelFilesystems(v *vfs.VirtualFilesystem, k *kernel.Kernel) error {
+	if err := proc.Register(v, k); err != nil {
+		return fmt.Errorf("registering proc: %w", err)
+	}
+	if err := sys.Register(v, proc.NumCPUs()); err != nil {
+		return fmt.Errorf("registering sysfs: %w", err)
+	}
+	return nil
+}
+
 // BuildMounts makes the sandbox's mount namespace: the root from the Gofer
 // (under an overlay when asked), then the spec's mounts in order. Mount
 // types the Sentry does not implement yet are skipped with a warning, not
@@ -62,6 +80,11 @@ func NewVFS() (*vfs.VirtualFilesystem, error) {
 func BuildMounts(ctx context.Context, v *vfs.VirtualFilesystem, creds *auth.Credentials, mc *MountConfig) (*vfs.MountNamespace, error) {
 	if len(mc.GoferMounts) == 0 || len(mc.GoferMounts) != len(mc.GoferSockets) {
 		return nil, fmt.Errorf("%d gofer sockets for %d served trees", len(mc.GoferSockets), len(mc.GoferMounts))
+	}
+	// Memory filesystems made later (/dev, mount(2) of tmpfs) must use
+	// the memory file the platform maps, not one of their own.
+	if mc.MemoryFile != nil {
+		v.SetMemoryFile(mc.MemoryFile)
 	}
 	goferOpts := func(i int) *vfs.MountOptions {
 		// The sandbox owns its root and may cache it; a bind mount is the
@@ -135,14 +158,24 @@ func BuildMounts(ctx context.Context, v *vfs.VirtualFilesystem, creds *auth.Cred
 				Data:         tmpfsData(m.Options),
 				InternalData: &tmpfs.InternalData{MemoryFile: mc.MemoryFile},
 			}
+		case m.Type == devpts.Name:
+			// Terminals; the kernel supplies job control (kernel/tty.go).
+			fstype = devpts.Name
+		case (m.Type == proc.Name || m.Type == sys.Name) && slices.Contains(v.FilesystemTypes(), m.Type):
+			// Registered by RegisterKernelFilesystems once a kernel exists.
+			fstype = m.Type
 		default:
 			log.Warningf("mount of %s (type %q) is not supported yet; skipped", dst, m.Type)
 			continue
 		}
-		if err := mkdirAll(ctx, v, creds, root, dst); err != nil {
-			return nil, fmt.Errorf("creating mount point %s: %w", dst, err)
+		// The spec's per-mount flags (runc's defaults: /proc, /sys,
+		// /dev/shm nosuid,noexec,nodev); vfs.MountAt applies them.
+		for flag, name := range map[uint64]string{unix.MS_NOSUID: "nosuid", unix.MS_NODEV: "nodev", unix.MS_NOEXEC: "noexec"} {
+			if hasOption(m.Options, name) {
+				opts.Flags |= flag
+			}
 		}
-		if _, err := v.MountAt(ctx, creds, m.Source, target, fstype, opts); err != nil {
+		if err := mountAt(ctx, v, creds, root, dst, m.Source, target, fstype, opts); err != nil {
 			return nil, fmt.Errorf("mounting %s (%s): %w", dst, m.Type, err)
 		}
 	}

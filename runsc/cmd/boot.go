@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"flag"
+	"os"
 	"os/signal"
 	"syscall"
 
@@ -18,6 +19,8 @@ type Boot struct {
 	specFD int
 	bundle string
 	ioFDs  intList
+	// Descriptors of a container made by `runsc create` (-1: none).
+	controlFD, readyFD, exitStatusFD int
 }
 
 // Name implements subcommands.Command.
@@ -40,6 +43,9 @@ func (b *Boot) SetFlags(f *flag.FlagSet) {
 	f.IntVar(&b.specFD, "spec-fd", -1, "descriptor to read the OCI spec from.")
 	f.StringVar(&b.bundle, "bundle", "", "the bundle directory relative paths of the spec start from.")
 	f.Var(&b.ioFDs, "io-fds", "comma-separated Gofer socket descriptors, one per served tree.")
+	f.IntVar(&b.controlFD, "control-fd", -1, "listening control socket: hold the process until a start request and serve runsc's requests.")
+	f.IntVar(&b.readyFD, "ready-fd", -1, "descriptor to write \"ready\" to once the container is created.")
+	f.IntVar(&b.exitStatusFD, "exit-status-fd", -1, "file to write the process's wait status to when it exits.")
 }
 
 // Execute implements subcommands.Command.
@@ -71,9 +77,17 @@ func (b *Boot) Execute(ctx context.Context, f *flag.FlagSet, args ...any) subcom
 	// stops the sandbox rather than the Sentry mid-flight.
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	fileOf := func(fd int, name string) *os.File {
+		if fd < 0 {
+			return nil
+		}
+		return os.NewFile(uintptr(fd), name)
+	}
 	ws, err := boot.Run(ctx, &boot.Args{
 		Conf: conf, Spec: spec, BundleDir: b.bundle, GoferSockets: socks,
-		Stdio: [3]int{0, 1, 2},
+		Stdio:   [3]int{0, 1, 2},
+		Control: fileOf(b.controlFD, "control"), Ready: fileOf(b.readyFD, "ready"),
+		ExitStatus: fileOf(b.exitStatusFD, "exit-status"),
 	})
 	if err != nil {
 		return Failure("boot: %v", err)

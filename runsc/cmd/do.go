@@ -58,10 +58,16 @@ func (*Do) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcommands.
 	spec.Process.Terminal = isTerminal(os.Stdin)
 	spec.Process.User = specs.User{UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
 	spec.Process.Rlimits = nil
-	// Only what the Sentry implements: its own /dev and a /dev/shm.
+	// The caller's own privileges: root keeps every capability.
+	spec.Process.Capabilities = nil
+	// Only what the Sentry implements: proc, sysfs, its own /dev, a
+	// /dev/shm and terminals.
 	spec.Mounts = []specs.Mount{
+		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
+		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
 		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "mode=755"}},
 		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "nodev", "mode=1777"}},
+		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}},
 	}
 	if err := specutils.Validate(spec); err != nil {
 		return Failure("do: %v", err)

@@ -90,7 +90,7 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Debug, "debug", false, "enable debug logging.")
 	fs.StringVar(&c.DebugLog, "debug-log", "", "additional location for debug logs: a directory (ending in /) or a file pattern that may use %TIMESTAMP%, %COMMAND% and %PID%; each runsc process writes its own file.")
 	fs.Var(oneOf(&c.DebugLogFormat, "text", "text", "json"), "debug-log-format", "format of the debug log: text (default) or json.")
-	fs.Var(oneOf((*string)(&c.Platform), string(PlatformPtrace), string(PlatformPtrace), string(PlatformSystrap), string(PlatformKVM)), "platform", "how application code runs: ptrace (default), systrap or kvm.")
+	fs.Var(oneOf((*string)(&c.Platform), string(PlatformSystrap), string(PlatformPtrace), string(PlatformSystrap), string(PlatformKVM)), "platform", "how application code runs: systrap (default), ptrace or kvm.")
 	fs.Var(oneOf((*string)(&c.Network), string(NetworkSandbox), string(NetworkSandbox), string(NetworkHost), string(NetworkNone)), "network", "network mode: sandbox (netstack in a new network namespace, default), none (loopback only) or host (sockets forwarded to the host kernel: less isolation).")
 	fs.BoolVar(&c.Strace, "strace", false, "log every system call the sandboxed application makes.")
 	fs.StringVar(&c.StraceSyscalls, "strace-syscalls", "", "comma-separated syscall names to trace with --strace; empty traces all.")

@@ -21,7 +21,7 @@ func parse(t *testing.T, args ...string) (*Config, error) {
 
 func TestDefaults(t *testing.T) {
 	c := Default()
-	if c.RootDir != "/var/run/runsc" || c.Platform != PlatformPtrace || c.Network != NetworkSandbox || c.LogFormat != "text" || !c.Overlay {
+	if c.RootDir != "/var/run/runsc" || c.Platform != PlatformSystrap || c.Network != NetworkSandbox || c.LogFormat != "text" || !c.Overlay {
 		t.Fatalf("unexpected defaults: %+v", c)
 	}
 }

@@ -22,7 +22,7 @@ func GoRuntimeRules() *seccomp.RuleSet {
 	s := seccomp.NewRuleSet()
 	s.Allow(
 		unix.SYS_FUTEX, unix.SYS_NANOSLEEP, unix.SYS_SCHED_YIELD, unix.SYS_CLOCK_GETTIME,
-		unix.SYS_MMAP, unix.SYS_MUNMAP, unix.SYS_MADVISE, unix.SYS_MPROTECT,
+		unix.SYS_MUNMAP, unix.SYS_MADVISE, unix.SYS_MPROTECT,
 		unix.SYS_EPOLL_PWAIT, unix.SYS_EPOLL_CTL, unix.SYS_READ, unix.SYS_WRITE,
 		// The network poller starts lazily, at the first pollable descriptor.
 		unix.SYS_EPOLL_CREATE1, unix.SYS_EVENTFD2,
@@ -30,8 +30,18 @@ func GoRuntimeRules() *seccomp.RuleSet {
 		unix.SYS_GETPID, unix.SYS_GETTID, unix.SYS_EXIT, unix.SYS_EXIT_GROUP,
 		unix.SYS_SCHED_GETAFFINITY, unix.SYS_GETRANDOM, unix.SYS_RESTART_SYSCALL,
 	)
+	// The runtime maps only anonymous memory, never executable; a process
+	// that maps files adds its own rule naming the descriptor.
+	s.Add(unix.SYS_MMAP, seccomp.ActionAllow, seccomp.AnyValue(),
+		seccomp.AnyValue(), seccomp.MaskedEqual(unix.PROT_EXEC, 0),
+		seccomp.MaskedEqual(unix.MAP_ANONYMOUS, unix.MAP_ANONYMOUS))
 	// Signals only to this process's own threads (preemption, crashes).
 	s.Add(unix.SYS_TGKILL, seccomp.ActionAllow, seccomp.EqualTo(uint64(unix.Getpid())))
+	// Since Go 1.25 the runtime names its anonymous mappings (prctl
+	// PR_SET_VMA_ANON_NAME) whenever it maps memory, on kernels built
+	// with CONFIG_ANON_VMA_NAME; it stops after the first EINVAL on others,
+	// so a filter measured on such a kernel never sees the call.
+	s.Add(unix.SYS_PRCTL, seccomp.ActionAllow, seccomp.EqualTo(unix.PR_SET_VMA), seccomp.EqualTo(unix.PR_SET_VMA_ANON_NAME))
 	// rt_sigaction is needed by the runtime for late signal setup and by
 	// os/signal; it cannot widen what the filter allows.
 	s.Allow(unix.SYS_RT_SIGACTION)
@@ -68,7 +78,21 @@ const TestOnlyForbiddenSyscallEnv = "CARAPACE_TESTONLY_FORBIDDEN_SYSCALL"
 // set; then it makes a forbidden syscall, and returns an error only if the
 // filter let it through.
 func TestForbiddenSyscall() error {
-	if os.Getenv(TestOnlyForbiddenSyscallEnv) == "" {
+	return forbiddenSyscallIf(TestOnlyForbiddenSyscallEnv)
+}
+
+// TestOnlySentryForbiddenSyscallEnv is TestOnlyForbiddenSyscallEnv for the
+// Sentry alone, so a test can tell its death from the Gofer's.
+const TestOnlySentryForbiddenSyscallEnv = "CARAPACE_TESTONLY_SENTRY_FORBIDDEN_SYSCALL"
+
+// TestSentryForbiddenSyscall is TestForbiddenSyscall, triggered by
+// TestOnlySentryForbiddenSyscallEnv.
+func TestSentryForbiddenSyscall() error {
+	return forbiddenSyscallIf(TestOnlySentryForbiddenSyscallEnv)
+}
+
+func forbiddenSyscallIf(env string) error {
+	if os.Getenv(env) == "" {
 		return nil
 	}
 	unix.Syscall(unix.SYS_UNAME, 0, 0, 0)

@@ -55,6 +55,11 @@ type State struct {
 	SentryStart uint64 `json:"sentryStart,omitempty"`
 	// GoferPid is the Gofer's host pid.
 	GoferPid int `json:"goferPid,omitempty"`
+	// Cgroup holds the directories of the host cgroup of the sandbox's
+	// processes (resource limits, pause and resume), keyed by cgroup v1
+	// controller, or one directory under "" on cgroup v2; empty if none
+	// was made.
+	Cgroup map[string]string `json:"cgroup,omitempty"`
 }
 
 // OCIState is the state the OCI runtime spec defines, as `runsc state`
@@ -101,6 +106,22 @@ func (s Store) dir(id string) string { return filepath.Join(s.Root, id) }
 // StateDir is the directory that belongs to container id (its state, its
 // lock, later its control socket).
 func (s Store) StateDir(id string) string { return s.dir(id) }
+
+// ExitStatusPath is the file the Sentry writes init's wait status to.
+func (s Store) ExitStatusPath(id string) string { return filepath.Join(s.dir(id), "exit-status") }
+
+// ExitStatus reads the wait status the Sentry recorded when init exited.
+func (s Store) ExitStatus(id string) (uint32, bool) {
+	data, err := os.ReadFile(s.ExitStatusPath(id))
+	if err != nil {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 32)
+	if err != nil {
+		return 0, false
+	}
+	return uint32(v), true
+}
 
 // Create records a new container, failing with ErrExist if the ID is
 // taken. The container is locked on return; call the unlock function once
@@ -154,6 +175,10 @@ func (s Store) Lock(id string) (unlock func(), err error) {
 	}
 	return func() { f.Close() }, nil // closing releases the flock
 }
+
+// Save writes st. The caller holds the container's lock (from Create or
+// Lock).
+func (s Store) Save(st *State) error { return s.save(st) }
 
 func (s Store) save(st *State) error {
 	data, err := json.MarshalIndent(st, "", "  ")

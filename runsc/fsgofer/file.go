@@ -711,6 +711,19 @@ func (f *file) SetXattr(name string, value []byte, flags uint32) error {
 	})
 }
 
+// RemoveXattr implements p9.XattrRemover.
+func (f *file) RemoveXattr(name string) error {
+	if f.readOnly() {
+		return unix.EROFS
+	}
+	if !xattrAllowed(name) {
+		return unix.EOPNOTSUPP
+	}
+	return f.withMetaFD(func(fd int) error {
+		return unix.Fremovexattr(fd, name)
+	})
+}
+
 // SetAttr implements p9.File.
 func (f *file) SetAttr(valid p9.SetAttrMask, attr p9.SetAttr) error {
 	if valid == 0 {

@@ -260,6 +260,7 @@ func TestReadOnlyMount(t *testing.T) {
 	}
 	wantErr(t, "setattr", f.SetAttr(bg, p9.SetAttrSize, p9.SetAttr{}), unix.EROFS)
 	wantErr(t, "setxattr", f.SetXattr(bg, "user.x", []byte("1"), 0), unix.EROFS)
+	wantErr(t, "removexattr", f.RemoveXattr(bg, "user.x"), unix.EROFS)
 	wantErr(t, "rename", f.Rename(bg, r, "other"), unix.EROFS)
 	wantErr(t, "remove", walk(t, r, "hello").Remove(bg), unix.EROFS)
 	d := walk(t, r)
@@ -412,6 +413,12 @@ func TestOperations(t *testing.T) {
 		if v, err := g.GetXattr(bg, "user.color"); err != nil || string(v) != "blue" {
 			t.Fatalf("getxattr on unopened fid %q %v", v, err)
 		}
+		wantErr(t, "remove security xattr", g.RemoveXattr(bg, "security.capability"), unix.EOPNOTSUPP)
+		must(t, g.RemoveXattr(bg, "user.color"))
+		if _, err := unix.Getxattr(filepath.Join(root, "back"), "user.color", make([]byte, 8)); err != unix.ENODATA {
+			t.Fatalf("host xattr after removal: %v", err)
+		}
+		wantErr(t, "remove missing", g.RemoveXattr(bg, "user.color"), unix.ENODATA)
 		g.Close(bg)
 	} else {
 		t.Logf("host fs lacks user xattrs (%v): xattr checks skipped", err)

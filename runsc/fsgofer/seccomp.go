@@ -20,7 +20,7 @@ func SeccompRules() *seccomp.RuleSet {
 		unix.SYS_LSEEK, unix.SYS_GETDENTS64, unix.SYS_MKDIRAT, unix.SYS_SYMLINKAT,
 		unix.SYS_MKNODAT, unix.SYS_LINKAT, unix.SYS_RENAMEAT, unix.SYS_UNLINKAT,
 		unix.SYS_READLINKAT, unix.SYS_FSYNC, unix.SYS_FDATASYNC,
-		unix.SYS_FGETXATTR, unix.SYS_FSETXATTR, unix.SYS_FLISTXATTR,
+		unix.SYS_FGETXATTR, unix.SYS_FSETXATTR, unix.SYS_FLISTXATTR, unix.SYS_FREMOVEXATTR,
 		unix.SYS_SENDMSG, unix.SYS_RECVMSG, unix.SYS_SHUTDOWN,
 		unix.SYS_FCHMODAT2, // chmod without following symlinks (Linux 6.6+)
 	)

@@ -21,14 +21,20 @@ type child struct {
 	files      []*os.File
 	stdio      [3]*os.File
 	cloneflags uintptr
+	// joins are existing namespaces the child starts in.
+	joins []nsJoin
+	// detach makes a process that outlives the runsc that started it
+	// (runsc create): a session of its own, no PDEATHSIG.
+	detach bool
 }
 
 // fdArg names, for the child, the descriptor files[i] will have.
 func fdArg(i int) string { return strconv.Itoa(4 + i) }
 
 // startChild starts runscBin as c with conf's flags, feeding it spec on
-// descriptor 3. The child is killed if the thread that started it dies
-// (PDEATHSIG): runsc processes never outlive the runsc that made them.
+// descriptor 3. Unless c.detach, the child is killed if the thread that
+// started it dies (PDEATHSIG): such processes never outlive the runsc that
+// made them.
 func startChild(runscBin string, conf *config.Config, spec *specs.Spec, c child) (*exec.Cmd, error) {
 	specData, err := json.Marshal(spec)
 	if err != nil {
@@ -44,7 +50,11 @@ func startChild(runscBin string, conf *config.Config, spec *specs.Spec, c child)
 	cmd.ExtraFiles = append([]*os.File{specR}, c.files...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.stdio[0], c.stdio[1], c.stdio[2]
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: c.cloneflags, Pdeathsig: syscall.SIGKILL}
-	err = cmd.Start()
+	if c.detach {
+		cmd.SysProcAttr.Pdeathsig = 0
+		cmd.SysProcAttr.Setsid = true
+	}
+	err = inNamespaces(c.joins, cmd.Start)
 	specR.Close()
 	if err != nil {
 		specW.Close()

@@ -32,6 +32,10 @@ type Gofer struct {
 // socket's other end is closed, and is killed if the calling thread's
 // process dies first.
 func StartGofer(runscBin string, conf *config.Config, spec *specs.Spec, bundleDir string) (*Gofer, error) {
+	return startGofer(runscBin, conf, spec, bundleDir, false)
+}
+
+func startGofer(runscBin string, conf *config.Config, spec *specs.Spec, bundleDir string, detach bool) (*Gofer, error) {
 	if conf.Rootless {
 		// Needs a user namespace with an ID mapping: not built yet.
 		return nil, errors.New("--rootless is not supported yet")
@@ -65,6 +69,7 @@ func StartGofer(runscBin string, conf *config.Config, spec *specs.Spec, bundleDi
 		files:      goferEnds,
 		stdio:      [3]*os.File{nil, nil, os.Stderr},
 		cloneflags: syscall.CLONE_NEWNS,
+		detach:     detach,
 	})
 	for _, f := range goferEnds {
 		f.Close()

@@ -16,30 +16,43 @@ type Sentry struct {
 	cmd *exec.Cmd
 }
 
-// StartSentry starts the Sentry for spec in new mount, PID, IPC and UTS
-// namespaces, and a new network namespace unless --network=host. It
+// StartSentry starts the Sentry for spec in new mount and PID namespaces,
+// and in the network, UTS and IPC namespaces the spec names by path, or
+// else new ones (no new network namespace with --network=host). It
 // takes the Gofer's Sentry ends (closing the caller's copies) and gives
 // the sandbox stdio as its standard input, output and error.
 func StartSentry(runscBin string, conf *config.Config, spec *specs.Spec, bundleDir string, g *Gofer, stdio [3]*os.File) (*Sentry, error) {
+	return startSentry(runscBin, conf, spec, bundleDir, g, stdio, nil, false)
+}
+
+// startSentry also hands the Sentry extra files, named by extraArgs
+// (flags that take their descriptor numbers, in order), and with detach
+// makes it outlive the caller.
+func startSentry(runscBin string, conf *config.Config, spec *specs.Spec, bundleDir string, g *Gofer, stdio [3]*os.File, extra []extraFile, detach bool) (*Sentry, error) {
 	if conf.Network != config.NetworkNone {
 		// The Sentry has no socket syscalls yet, so in every mode the
 		// program has no network; the namespace isolation is real.
 		log.Debugf("--network=%s: the sandbox has no network yet (netstack is not wired into the Sentry)", conf.Network)
 	}
-	flags := uintptr(syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS)
-	if conf.Network != config.NetworkHost {
-		flags |= syscall.CLONE_NEWNET
-	}
+	flags, joins := sentryNamespaces(conf, spec) // namespaces.go
 	ioFDs := make([]string, len(g.SentryEnds))
 	for i := range g.SentryEnds {
 		ioFDs[i] = fdArg(i)
 	}
+	args := []string{"--bundle=" + bundleDir, "--io-fds=" + strings.Join(ioFDs, ",")}
+	files := append([]*os.File(nil), g.SentryEnds...)
+	for _, e := range extra {
+		args = append(args, "--"+e.flag+"="+fdArg(len(files)))
+		files = append(files, e.file)
+	}
 	cmd, err := startChild(runscBin, conf, spec, child{
 		subcommand: "boot",
-		args:       []string{"--bundle=" + bundleDir, "--io-fds=" + strings.Join(ioFDs, ",")},
-		files:      g.SentryEnds,
+		args:       args,
+		files:      files,
 		stdio:      stdio,
 		cloneflags: flags,
+		joins:      joins,
+		detach:     detach,
 	})
 	// The Sentry has its own copies now; ours would keep the Gofer alive
 	// after the Sentry is gone.
@@ -74,3 +87,9 @@ func (s *Sentry) Wait() int {
 
 // Kill stops the Sentry at once.
 func (s *Sentry) Kill() { s.cmd.Process.Kill() }
+
+// extraFile is a descriptor for the Sentry and the boot flag naming it.
+type extraFile struct {
+	flag string
+	file *os.File
+}

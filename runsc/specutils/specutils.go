@@ -211,6 +211,15 @@ func validateLinux(l *specs.Linux, spec *specs.Spec) error {
 		if ns.Path != "" && !path.IsAbs(ns.Path) {
 			return fmt.Errorf("linux.namespaces: %s path %q must be absolute", ns.Type, ns.Path)
 		}
+		// The Sentry is the sandbox's kernel: it makes its own PID, mount,
+		// cgroup and time namespaces and cannot share another's; only the
+		// host-side network, UTS and IPC namespaces can be joined.
+		switch {
+		case ns.Type == specs.UserNamespace:
+			return errors.New("linux.namespaces: user namespaces are not supported")
+		case ns.Path != "" && ns.Type != specs.NetworkNamespace && ns.Type != specs.UTSNamespace && ns.Type != specs.IPCNamespace:
+			return fmt.Errorf("linux.namespaces: joining an existing %s namespace (%s) is not supported: the sandbox has its own", ns.Type, ns.Path)
+		}
 	}
 	if spec.Hostname != "" && len(l.Namespaces) > 0 && !seen[specs.UTSNamespace] {
 		return errors.New("hostname is set but linux.namespaces has no uts namespace")

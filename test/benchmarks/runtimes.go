@@ -267,7 +267,7 @@ func (r *Runsc) flags() []string {
 // Run implements Runtime.
 func (r *Runsc) Run(ctx context.Context, w Workload) (float64, error) {
 	if w.Kind == Memory {
-		return 0, errorf("idle memory of runsc containers is not measured yet: runsc has no detached run")
+		return r.idlePSS(ctx, w)
 	}
 	if w.Bundle {
 		id, err := r.Bundle.writeSpec(w.Command())
@@ -280,4 +280,58 @@ func (r *Runsc) Run(ctx context.Context, w Workload) (float64, error) {
 	}
 	cmd := exec.CommandContext(ctx, r.Binary, append(append(r.flags(), "do"), w.Command()...)...)
 	return timeCommand(ctx, w.Kind, cmd)
+}
+
+// idlePSS starts the workload as a detached container (`runsc run
+// --detach`) and measures the proportional set size of every host process
+// of its sandbox: Sentry, Gofer and platform stubs.
+func (r *Runsc) idlePSS(ctx context.Context, w Workload) (float64, error) {
+	id, err := r.Bundle.writeSpec(w.Command())
+	if err != nil {
+		return 0, err
+	}
+	defer exec.Command(r.Binary, append(r.flags(), "delete", "--force", id)...).Run()
+	// The detached sandbox keeps runsc's stdio: a file, not a pipe.
+	out, err := os.CreateTemp("", "runsc-detached")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(out.Name())
+	defer out.Close()
+	run := exec.CommandContext(ctx, r.Binary, append(r.flags(), "run", "--detach", "--bundle", r.Bundle.Dir, id)...)
+	run.Stdout, run.Stderr = out, out
+	if err := run.Run(); err != nil {
+		msg, _ := os.ReadFile(out.Name())
+		return 0, commandError(ctx, err, string(msg))
+	}
+	time.Sleep(idleSettle)
+	pids := sandboxPids(r.Root)
+	if len(pids) == 0 {
+		return 0, errorf("no sandbox process found for container %s", id)
+	}
+	return pssKiB(pids)
+}
+
+// sandboxPids lists the live host processes of sandboxes under the runsc
+// root (each carries --root=ROOT on its command line).
+func sandboxPids(root string) []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil || !strings.Contains(string(cmdline), "\x00--root="+root+"\x00") {
+			continue
+		}
+		if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+			if i := strings.LastIndexByte(string(stat), ')'); i > 0 && len(stat) > i+2 && stat[i+2] == 'Z' {
+				continue
+			}
+		}
+		pids = append(pids, pid)
+	}
+	return pids
 }

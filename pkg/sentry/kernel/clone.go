@@ -6,6 +6,7 @@ import (
 
 	"carapace.dev/carapace/pkg/abi/linux"
 	"carapace.dev/carapace/pkg/hostarch"
+	"carapace.dev/carapace/pkg/sentry/kernel/auth"
 	"carapace.dev/carapace/pkg/sentry/mm"
 	"carapace.dev/carapace/pkg/usermem"
 	"golang.org/x/sys/unix"
@@ -18,6 +19,10 @@ type CloneOptions struct {
 	ParentTID hostarch.Addr // CLONE_PARENT_SETTID
 	ChildTID  hostarch.Addr // CLONE_CHILD_SETTID / CLONE_CHILD_CLEARTID
 	TLS       uintptr       // CLONE_SETTLS
+	// Clone3 takes the exit signal from ExitSignal rather than from the
+	// low byte of Flags (which clone3 leaves to CLONE_NEWTIME).
+	Clone3     bool
+	ExitSignal unix.Signal
 }
 
 // supportedCloneFlags are the flags Clone implements; namespaces and the
@@ -26,12 +31,19 @@ const supportedCloneFlags = linux.CSIGNAL | linux.CLONE_VM | linux.CLONE_FS | li
 	linux.CLONE_SIGHAND | linux.CLONE_VFORK | linux.CLONE_PARENT | linux.CLONE_THREAD |
 	linux.CLONE_SYSVSEM | linux.CLONE_SETTLS | linux.CLONE_PARENT_SETTID |
 	linux.CLONE_CHILD_CLEARTID | linux.CLONE_DETACHED | linux.CLONE_CHILD_SETTID | linux.CLONE_IO |
-	linux.CLONE_PTRACE | linux.CLONE_UNTRACED
+	linux.CLONE_PTRACE | linux.CLONE_UNTRACED | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC | linux.CLONE_NEWNS |
+	linux.CLONE_CLEAR_SIGHAND
 
 // Clone creates a thread or process as clone(2) does and starts it. It
 // returns the new TID (in the caller's PID namespace).
 func (t *Task) Clone(o CloneOptions) (ThreadID, error) {
 	f := o.Flags
+	if f&(linux.CLONE_NEWUTS|linux.CLONE_NEWIPC|linux.CLONE_NEWNS) != 0 && !t.Credentials().HasCapability(auth.CAP_SYS_ADMIN) {
+		return 0, unix.EPERM
+	}
+	if f&linux.CLONE_NEWNS != 0 && f&linux.CLONE_FS != 0 {
+		return 0, unix.EINVAL
+	}
 	if f&^supportedCloneFlags != 0 {
 		return 0, fmt.Errorf("clone flags %#x: %w", f&^supportedCloneFlags, unix.EINVAL)
 	}
@@ -42,13 +54,25 @@ func (t *Task) Clone(o CloneOptions) (ThreadID, error) {
 	if f&linux.CLONE_SIGHAND != 0 && f&linux.CLONE_VM == 0 {
 		return 0, unix.EINVAL
 	}
+	if f&linux.CLONE_SIGHAND != 0 && f&linux.CLONE_CLEAR_SIGHAND != 0 {
+		return 0, unix.EINVAL
+	}
 	exitSignal := unix.Signal(f & linux.CSIGNAL)
+	if o.Clone3 {
+		if f&linux.CSIGNAL != 0 {
+			return 0, unix.EINVAL
+		}
+		exitSignal = o.ExitSignal
+	}
 	if f&linux.CLONE_THREAD != 0 {
 		exitSignal = 0
 	} else if exitSignal != 0 && !linux.Signal(exitSignal).IsValid() {
 		return 0, unix.EINVAL
 	}
 
+	if err := t.checkNProc(); err != nil {
+		return 0, err
+	}
 	var m *mm.MemoryManager
 	if f&linux.CLONE_VM != 0 {
 		m = t.mm
@@ -66,12 +90,18 @@ func (t *Task) Clone(o CloneOptions) (ThreadID, error) {
 		fdt = fdt.Fork()
 	}
 	fsc := t.fsContext
-	if fsc != nil {
-		if f&linux.CLONE_FS != 0 {
-			fsc.IncRef()
-		} else {
-			fsc = fsc.Fork()
-		}
+	mntns := t.mntns
+	switch {
+	case fsc == nil:
+	case f&linux.CLONE_NEWNS != 0:
+		fsc, mntns = t.newMountNamespaceFSContext(t)
+	case f&linux.CLONE_FS != 0:
+		fsc.IncRef()
+	default:
+		fsc = fsc.Fork()
+	}
+	if mntns != nil && mntns == t.mntns {
+		mntns.IncRef()
 	}
 	// undo releases what the child would have owned when creating it fails.
 	undo := func() {
@@ -79,6 +109,9 @@ func (t *Task) Clone(o CloneOptions) (ThreadID, error) {
 		fdt.DecRef(t)
 		if fsc != nil {
 			fsc.DecRef(t)
+		}
+		if mntns != nil {
+			mntns.DecRef(t)
 		}
 	}
 	ac := t.ac.Fork()
@@ -110,9 +143,13 @@ func (t *Task) Clone(o CloneOptions) (ThreadID, error) {
 				return 0, unix.EINVAL
 			}
 		}
-		if f&linux.CLONE_SIGHAND != 0 {
+		switch {
+		case f&linux.CLONE_SIGHAND != 0:
 			a.handlers = t.tg.handlers.Load()
-		} else {
+		case f&linux.CLONE_CLEAR_SIGHAND != 0:
+			// clone3: caught signals revert to SIG_DFL, as at execve.
+			a.handlers = t.tg.handlers.Load().ResetForExec()
+		default:
 			a.handlers = t.tg.handlers.Load().Fork()
 		}
 		t.tg.signalMu.Lock()
@@ -126,6 +163,15 @@ func (t *Task) Clone(o CloneOptions) (ThreadID, error) {
 		return 0, err
 	}
 	child.name = t.name
+	child.mntns = mntns
+	child.noNewPrivs = t.noNewPrivs
+	child.inheritSeccomp(t)
+	child.inheritSched(t)
+	if f&linux.CLONE_NEWUTS != 0 {
+		child.uts.Store(t.newUTSNamespace())
+	} else {
+		child.uts.Store(t.uts.Load())
+	}
 	var tidBuf [4]byte
 	binary.LittleEndian.PutUint32(tidBuf[:], uint32(child.tid))
 	if f&linux.CLONE_PARENT_SETTID != 0 {
@@ -168,4 +214,30 @@ func (t *Task) Exit(code int) { t.exitThread(WaitStatusExited(code)) }
 func (t *Task) ExitGroup(code int) {
 	t.tg.exitGroup(WaitStatusExited(code))
 	t.exitThread(WaitStatusExited(code))
+}
+
+// checkNProc enforces RLIMIT_NPROC: a user at the limit of tasks may not
+// make more (EAGAIN), unless privileged (root, CAP_SYS_RESOURCE or
+// CAP_SYS_ADMIN), as clone(2) says.
+func (t *Task) checkNProc() error {
+	lim := t.tg.Limit(linux.RLIMIT_NPROC).Cur
+	if lim == linux.RLIM_INFINITY {
+		return nil
+	}
+	c := t.Credentials()
+	if c.RealUID == auth.RootUID || c.HasCapability(auth.CAP_SYS_RESOURCE) || c.HasCapability(auth.CAP_SYS_ADMIN) {
+		return nil
+	}
+	t.k.mu.Lock()
+	n := uint64(0)
+	for _, o := range t.k.tasks {
+		if o.Credentials().RealUID == c.RealUID {
+			n++
+		}
+	}
+	t.k.mu.Unlock()
+	if n >= lim {
+		return unix.EAGAIN
+	}
+	return nil
 }

@@ -121,6 +121,7 @@ func (t *Task) ExecFile(ctx context.Context, filename string, fd *vfs.FileDescri
 	}
 	minAddr, maxAddr := t.mm.Layout().MinAddr, t.mm.Layout().MaxAddr
 	newMM := mm.New(k.mf, mm.Layout{MinAddr: minAddr, MaxAddr: maxAddr})
+	t.tg.applyMemoryLimits(newMM)
 	res, err := loader.Load(t, loader.Args{
 		MM: newMM, Opener: opener, File: file, Filename: filename, Argv: argv, Envv: envv, Creds: t.Credentials(),
 	})
@@ -140,6 +141,7 @@ func (t *Task) ExecFile(ctx context.Context, filename string, fd *vfs.FileDescri
 	// Past the point of no return: become the only thread.
 	t.killOtherThreads()
 
+	t.exitRobustList()
 	old := t.mm
 	t.mm = newMM
 	t.as = newMM.AddressSpace()
@@ -159,6 +161,9 @@ func (t *Task) ExecFile(ctx context.Context, filename string, fd *vfs.FileDescri
 	t.altStack = arch.SignalStack{Flags: arch.SignalStackDisable}
 	tg.signalMu.Unlock()
 
+	tg.deleteAllTimers()
+	t.SetCredentials(t.Credentials().ForExec())
+	tg.dumpable.Store(1)
 	t.clearChildTID = 0
 	t.robustList = 0
 	t.restartBlock = nil

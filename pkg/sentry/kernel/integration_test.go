@@ -242,3 +242,24 @@ func TestSigsuspend(t *testing.T) {
 		t.Errorf("status %v, want exit 0", st)
 	}
 }
+
+func TestJobControlCPUTimersPosixTimersSharedFutex(t *testing.T) {
+	out, st := runInSandbox(t, build(t, "procctl"))
+	want := "jobctl stopped=1 continued=1 killed=1\n" +
+		"cpu vtalrm=1 utime_ok=1\n" +
+		"timer sig_ok=1 code_ok=1 value=5\n" +
+		"futex child_ok=1\n"
+	if out != want {
+		t.Errorf("stdout %q, want %q", out, want)
+	}
+	if !st.Exited() || st.ExitStatus() != 0 {
+		t.Errorf("status %v, want exit 0", st)
+	}
+}
+
+func TestPIRobustMutexes(t *testing.T) {
+	out, st := runInSandbox(t, build(t, "pimutex"))
+	if out != "pi counter=80000 ownerdead=1\n" || !st.Exited() || st.ExitStatus() != 0 {
+		t.Errorf("stdout %q status %v", out, st)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"carapace.dev/carapace/pkg/hostarch"
+	"carapace.dev/carapace/pkg/sentry/fsimpl/devpts"
 	"carapace.dev/carapace/pkg/sentry/fsimpl/pipe"
 	"carapace.dev/carapace/pkg/sentry/fsimpl/tmpfs"
 	"carapace.dev/carapace/pkg/sentry/kernel/auth"
@@ -83,6 +84,13 @@ type Kernel struct {
 	hostname   string
 	domainname string
 	sockets    socketProviders
+	// ttys and sessionTTYs are the controlling terminals (tty.go),
+	// guarded by mu.
+	ttys        map[*devpts.Terminal]*ttyState
+	sessionTTYs map[ThreadID]*devpts.Terminal
+	// klog is the kernel log (syslog.go).
+	logOnce sync.Once
+	klog    *kernelLog
 }
 
 // New returns a kernel with no tasks.
@@ -109,12 +117,18 @@ func New(cfg Config) (*Kernel, error) {
 	if cfg.Domainname == "" {
 		cfg.Domainname = "(none)"
 	}
-	return &Kernel{
+	k := &Kernel{
 		platform: cfg.Platform, mf: cfg.MemoryFile, syscalls: cfg.Syscalls,
 		bootTime: time.Now(), totalMemory: total, strace: cfg.Strace,
 		tasks: make(map[ThreadID]*Task), groups: make(map[ThreadID]*ThreadGroup),
 		hostname: cfg.Hostname, domainname: cfg.Domainname, vfs: cfg.VFS,
-	}, nil
+	}
+	// Terminals of this VFS's devpts mounts report to this kernel, and
+	// /dev/tty opens the caller's controlling terminal. A VFS shared with
+	// an earlier kernel (tests) keeps its first /dev/tty driver.
+	devpts.SetDefaultHooks(cfg.VFS, terminalHooks{k})
+	_ = cfg.VFS.RegisterDevice(vfs.CharDevice, ttyAuxMajor, ttyMinor, ttyDevice{k})
+	return k, nil
 }
 
 // VFS returns the sandbox's virtual filesystem.

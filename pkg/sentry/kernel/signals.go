@@ -7,6 +7,7 @@ import (
 	"carapace.dev/carapace/pkg/hostarch"
 	"carapace.dev/carapace/pkg/log"
 	"carapace.dev/carapace/pkg/sentry/arch"
+	"carapace.dev/carapace/pkg/waiter"
 	"golang.org/x/sys/unix"
 )
 
@@ -104,37 +105,73 @@ func isIgnored(sig linux.Signal, act linux.Sigaction) bool {
 // sendSignal queues info for the group (target nil) or for one of its
 // tasks. Must not be called with tg.signalMu held.
 func (tg *ThreadGroup) sendSignal(info *linux.SignalInfo, target *Task) error {
+	_, err := tg.send(info, target)
+	return err
+}
+
+// send is sendSignal that also reports whether info was queued (not
+// dropped as ignored or as a duplicate of a pending standard signal).
+func (tg *ThreadGroup) send(info *linux.SignalInfo, target *Task) (bool, error) {
 	sig := linux.Signal(info.Signo)
 	if !sig.IsValid() {
-		return unix.EINVAL
+		return false, unix.EINVAL
 	}
 	if sig == linux.SIGKILL {
 		tg.exitGroup(WaitStatusSignaled(unix.SIGKILL))
-		return nil
+		return true, nil
 	}
 	act := tg.handlers.Load().get(sig)
 	tg.signalMu.Lock()
-	defer tg.signalMu.Unlock()
+	continued := false
+	if !tg.exiting {
+		switch {
+		case sig == linux.SIGCONT:
+			continued = tg.continueLocked()
+		case stopSignals.Contains(sig):
+			tg.discardPendingLocked(linux.MakeSignalSet(linux.SIGCONT))
+		}
+	}
+	queued := tg.sendLocked(info, target, sig, act)
+	tg.signalMu.Unlock()
+	if continued {
+		tg.reportContinued()
+	}
+	if queued {
+		// signalfd readers poll for pending signals.
+		tg.signalWaiters.Notify(waiter.EventIn)
+	}
+	return queued, nil
+}
+
+func (tg *ThreadGroup) sendLocked(info *linux.SignalInfo, target *Task, sig linux.Signal, act linux.Sigaction) bool {
 	if tg.exiting {
-		return nil
+		return false
 	}
 	if isIgnored(sig, act) {
 		// Ignored signals are dropped at generation unless blocked by
 		// the target (sigwait may still want them).
-		blocked := target != nil && target.sigMask.Contains(sig)
+		blocked := target != nil && (target.sigMask | target.sigWaitSet).Contains(sig)
+		if target == nil {
+			for _, t := range tg.tasks {
+				if (t.sigMask | t.sigWaitSet).Contains(sig) {
+					blocked = true
+					break
+				}
+			}
+		}
 		if !blocked {
-			return nil
+			return false
 		}
 	}
 	if target != nil {
-		target.pending.enqueue(info)
+		queued := target.pending.enqueue(info)
 		if !target.sigMask.Contains(sig) {
 			target.sigPending.Store(true)
 			target.interrupt()
 		}
-		return nil
+		return queued
 	}
-	tg.pending.enqueue(info)
+	queued := tg.pending.enqueue(info)
 	// Wake one task that can take it (the first not blocking it).
 	for _, t := range tg.tasks {
 		if !t.sigMask.Contains(sig) {
@@ -143,7 +180,7 @@ func (tg *ThreadGroup) sendSignal(info *linux.SignalInfo, target *Task) error {
 			break
 		}
 	}
-	return nil
+	return queued
 }
 
 // SendSignal sends info to the process (kill(2)).
@@ -256,6 +293,7 @@ func (t *Task) deliverSignals() {
 			tg.signalMu.Unlock()
 			break
 		}
+		tg.noteTimerSignalDequeued(&info)
 		tg.signalMu.Unlock()
 		sig := linux.Signal(info.Signo)
 		act := tg.handlers.Load().get(sig)
@@ -264,9 +302,13 @@ func (t *Task) deliverSignals() {
 			continue
 		case act.Handler == linux.SIG_DFL:
 			switch linux.DefaultAction(sig) {
-			case linux.SignalDefaultIgnore, linux.SignalDefaultContinue, linux.SignalDefaultStop:
-				// Job control stops are not implemented yet.
+			case linux.SignalDefaultIgnore, linux.SignalDefaultContinue:
 				continue
+			case linux.SignalDefaultStop:
+				// The run loop parks the task until SIGCONT; an
+				// interrupted syscall is settled after that.
+				tg.beginGroupStop(sig)
+				return
 			default:
 				tg.exitGroup(WaitStatusSignaled(unix.Signal(sig)))
 				t.restartErrno = 0

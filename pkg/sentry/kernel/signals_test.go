@@ -7,7 +7,7 @@ import (
 
 	"carapace.dev/carapace/pkg/abi/linux"
 	"carapace.dev/carapace/pkg/hostarch"
-	"carapace.dev/carapace/pkg/sentry/kernel/kerneltest"
+	"carapace.dev/carapace/pkg/sentry/kernel/testroot"
 	"carapace.dev/carapace/pkg/sentry/pgalloc"
 	"golang.org/x/sys/unix"
 )
@@ -28,7 +28,7 @@ func newSignalTask(t *testing.T) *Task {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	root, err := kerneltest.NewRoot(ctx, k.VFS(), mf, "/bin/true")
+	root, err := testroot.NewRoot(ctx, k.VFS(), mf, "/bin/true")
 	if err != nil {
 		t.Fatal(err)
 	}

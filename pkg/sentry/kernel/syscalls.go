@@ -74,6 +74,11 @@ func (st *SyscallTable) reportMissing(nr uintptr) {
 // ExecuteSyscall runs syscall nr with args as the task and returns what
 // the handler returned (ENOSYS for unimplemented numbers).
 func (t *Task) ExecuteSyscall(nr uintptr, args arch.SyscallArguments) (uintptr, error) {
+	if s := t.seccomp.Load(); s != nil {
+		if rv, skip, err := t.runSeccomp(s, nr, args); skip {
+			return rv, err
+		}
+	}
 	fn := t.k.syscalls.Lookup(nr)
 	if fn == nil {
 		t.k.syscalls.reportMissing(nr)

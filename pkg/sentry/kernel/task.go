@@ -16,6 +16,7 @@ import (
 	"carapace.dev/carapace/pkg/sentry/loader"
 	"carapace.dev/carapace/pkg/sentry/mm"
 	"carapace.dev/carapace/pkg/sentry/platform"
+	"carapace.dev/carapace/pkg/sentry/vfs"
 	"carapace.dev/carapace/pkg/usermem"
 	"carapace.dev/carapace/pkg/waiter"
 	"golang.org/x/sys/unix"
@@ -55,11 +56,38 @@ type Task struct {
 	haveSavedMask bool
 	// name is the thread's comm (prctl PR_SET_NAME), task goroutine only.
 	name string
+	// uts is the task's UTS namespace, nil for the initial one.
+	uts atomic.Pointer[UTSNamespace]
+	// mntns is the mount namespace the task entered (mntns.go), nil for
+	// the initial one; replaced only by the task itself.
+	mntns *vfs.MountNamespace
+	// noNewPrivs is PR_SET_NO_NEW_PRIVS: inherited, kept across execve,
+	// never cleared. Task goroutine only.
+	noNewPrivs bool
+	// seccomp is the task's seccomp mode and filters (seccomp.go); nil
+	// when it has none. Written under tg.signalMu (TSYNC sets it on
+	// other tasks), read by the task on every syscall.
+	seccomp atomic.Pointer[seccompState]
+	// parentDeathSignal is PR_SET_PDEATHSIG, read by the exiting parent.
+	parentDeathSignal atomic.Int32
+	// Scheduling attributes (sched_setscheduler, setpriority,
+	// sched_setaffinity): any task may set them on another.
+	schedPolicy   atomic.Int32
+	schedPriority atomic.Int32
+	nice          atomic.Int32
+	cpuMask       atomic.Uint64
+	// userNS and sysNS are the task's CPU time (cputime.go), written by
+	// the task, read by anyone.
+	userNS, sysNS atomic.Int64
 
 	// Guarded by tg.signalMu.
-	sigMask  linux.SignalSet
-	pending  sigQueue
-	altStack arch.SignalStack
+	// sigWaitSet is what sigtimedwait waits for: unblocked meanwhile, yet
+	// still counted as blocked so that ignored signals are kept for it
+	// (Linux's real_blocked).
+	sigWaitSet linux.SignalSet
+	sigMask    linux.SignalSet
+	pending    sigQueue
+	altStack   arch.SignalStack
 
 	// sigPending hints that a signal may be deliverable; set by senders,
 	// cleared by the task when it finds nothing to deliver. It keeps the
@@ -226,15 +254,22 @@ func (t *Task) run() {
 	runtime.LockOSThread()
 	defer close(t.done)
 	for !t.exitCalled && !t.tg.exitingFlag.Load() && !t.killed.Load() {
+		if t.tg.groupStopped.Load() {
+			t.waitWhileStopped()
+			continue
+		}
 		if t.sigPending.Load() || t.restartErrno != 0 {
 			t.deliverSignals()
 			continue
 		}
+		entered := time.Now()
 		if err := t.pctx.Switch(t.as, t.ac, &t.trap); err != nil {
 			log.Warningf("task %d: platform failure: %v", t.tid, err)
 			t.tg.exitGroup(WaitStatusSignaled(unix.SIGKILL))
 			break
 		}
+		returned := time.Now()
+		t.userNS.Add(int64(returned.Sub(entered)))
 		switch t.trap.Kind {
 		case platform.TrapSyscall:
 			t.doSyscall()
@@ -243,6 +278,10 @@ func (t *Task) run() {
 		case platform.TrapSignal:
 			t.handleSyncSignal()
 		case platform.TrapInterrupted:
+		}
+		t.sysNS.Add(int64(time.Since(returned)))
+		if t.tg.cpuTimersArmed.Load() {
+			t.tg.checkCPUTimers()
 		}
 	}
 	t.exit()

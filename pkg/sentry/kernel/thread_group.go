@@ -13,6 +13,7 @@ import (
 	"carapace.dev/carapace/pkg/sentry/loader"
 	"carapace.dev/carapace/pkg/sentry/mm"
 	"carapace.dev/carapace/pkg/usermem"
+	"carapace.dev/carapace/pkg/waiter"
 	"golang.org/x/sys/unix"
 )
 
@@ -71,9 +72,42 @@ type ThreadGroup struct {
 	exitStatus WaitStatus
 	exitSignal unix.Signal
 	childEvent chan struct{}
+	// subreaper is PR_SET_CHILD_SUBREAPER.
+	subreaper bool
+	// childUsage and childMaxRSS sum up reaped children (RUSAGE_CHILDREN);
+	// finalUsage is the group's own usage once it is a zombie.
+	childUsage  CPUUsage
+	childMaxRSS uint64
+	finalUsage  CPUUsage
+	// stopReport is the stop signal a WUNTRACED wait has yet to see (0:
+	// none); continueReport a WCONTINUED one.
+	stopReport     linux.Signal
+	continueReport bool
+
+	// Job control: groupStopped is set while the group is stopped
+	// (written under signalMu, read by the tasks' loops); contCh is
+	// closed by SIGCONT.
+	groupStopped atomic.Bool
+	contCh       chan struct{}
+
+	// dumpable is PR_SET_DUMPABLE (1 by default, again after execve).
+	dumpable atomic.Int32
 
 	// realTimer is ITIMER_REAL.
 	realTimer realTimer
+	// cpuTimers are ITIMER_VIRTUAL and ITIMER_PROF; cpuTimersArmed tells
+	// the task loop to check them.
+	cpuTimers      cpuTimers
+	cpuTimersArmed atomic.Bool
+	// exitedUsage is the CPU time of exited threads (signalMu);
+	// maxRSS the largest resident set seen, in KiB.
+	exitedUsage CPUUsage
+	maxRSS      atomic.Uint64
+	// posixTimers are the timer_create(2) timers.
+	posixTimers posixTimers
+	// signalWaiters are told (EventIn) when a signal is queued for the
+	// group or one of its tasks (signalfd).
+	signalWaiters waiter.Queue
 
 	// exited is closed when the whole group has exited.
 	exited chan struct{}
@@ -116,7 +150,26 @@ func (tg *ThreadGroup) Limit(r int) linux.Rlimit {
 func (tg *ThreadGroup) SetLimit(r int, l linux.Rlimit) {
 	tg.signalMu.Lock()
 	tg.limits[r] = l
+	var mms []*mm.MemoryManager
+	if r == linux.RLIMIT_AS || r == linux.RLIMIT_DATA {
+		for _, t := range tg.tasks {
+			mms = append(mms, t.mm)
+		}
+	}
+	as, data := tg.limits[linux.RLIMIT_AS].Cur, tg.limits[linux.RLIMIT_DATA].Cur
 	tg.signalMu.Unlock()
+	// The memory manager enforces the address-space limits itself.
+	for _, m := range mms {
+		m.SetLimits(as, data)
+	}
+}
+
+// applyMemoryLimits gives m the process's RLIMIT_AS and RLIMIT_DATA.
+func (tg *ThreadGroup) applyMemoryLimits(m *mm.MemoryManager) {
+	tg.signalMu.Lock()
+	as, data := tg.limits[linux.RLIMIT_AS].Cur, tg.limits[linux.RLIMIT_DATA].Cur
+	tg.signalMu.Unlock()
+	m.SetLimits(as, data)
 }
 
 // defaultLimits are the rlimits of the first process (Linux's defaults
@@ -206,6 +259,7 @@ func (k *Kernel) newTask(ctx context.Context, a newTaskArgs) (*Task, error) {
 			childEvent: make(chan struct{}), exited: make(chan struct{}),
 		}
 		tg.handlers.Store(a.handlers)
+		tg.dumpable.Store(1)
 		if a.limits != nil {
 			tg.limits = *a.limits
 		} else {
@@ -235,6 +289,9 @@ func (k *Kernel) newTask(ctx context.Context, a newTaskArgs) (*Task, error) {
 	tg.signalMu.Unlock()
 	tg.liveTasks++
 	t.tg = tg
+	if a.newGroup {
+		tg.applyMemoryLimits(t.mm)
+	}
 	k.tasks[tid] = t
 	return t, nil
 }
@@ -269,6 +326,7 @@ func (tg *ThreadGroup) exitGroup(status WaitStatus) {
 // tells the parent.
 func (t *Task) exit() {
 	ctx := context.Background()
+	t.exitRobustList()
 	if t.clearChildTID != 0 {
 		// CLONE_CHILD_CLEARTID: zero the TID word and wake a joiner.
 		var zero [4]byte
@@ -282,10 +340,12 @@ func (t *Task) exit() {
 	}
 	// Leave the task list first: interrupt() is only called on listed
 	// tasks, under signalMu, so nobody touches the context once released.
+	t.NoteRSS()
 	t.tg.signalMu.Lock()
 	for i, o := range t.tg.tasks {
 		if o == t {
 			t.tg.tasks = append(t.tg.tasks[:i], t.tg.tasks[i+1:]...)
+			t.tg.exitedUsage = t.tg.exitedUsage.Add(t.CPUUsage())
 			break
 		}
 	}
@@ -299,9 +359,20 @@ func (t *Task) exit() {
 	if t.fsContext != nil {
 		t.fsContext.DecRef(ctx)
 	}
+	t.releaseMountNamespace(ctx)
 
 	tg := t.tg
 	k := t.k
+	// Parent-death signals go out once k.mu is released (deferred calls
+	// run last-in first-out): sending SIGCONT takes it.
+	var orphans []*ThreadGroup
+	var hangUp ThreadID
+	defer func() {
+		for _, c := range orphans {
+			c.sendParentDeathSignal()
+		}
+		k.hangUp(hangUp)
+	}()
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	tg.signalMu.Lock()
@@ -318,16 +389,28 @@ func (t *Task) exit() {
 	}
 	tg.exitStatus = status
 	tg.zombie = true
+	tg.finalUsage = tg.CPUUsage()
+	tg.stopCPUTimers()
+	hangUp = k.sessionLeaderExitedLocked(tg)
 	log.Debugf("process %d %v", tg.pid, status)
 
-	// Orphans go to init (or, with init gone, are reaped when they exit).
+	// Orphans go to the nearest live subreaper ancestor, else to init
+	// (or, with init gone, are reaped when they exit).
+	reaper := k.init
+	for a := tg.parent; a != nil; a = a.parent {
+		if a.subreaper && !a.zombie {
+			reaper = a
+			break
+		}
+	}
 	for c := range tg.children {
 		delete(tg.children, c)
-		if k.init != nil && k.init != tg && !k.init.zombie {
-			c.parent = k.init
-			k.init.children[c] = struct{}{}
+		orphans = append(orphans, c)
+		if reaper != nil && reaper != tg && !reaper.zombie {
+			c.parent = reaper
+			reaper.children[c] = struct{}{}
 			if c.zombie {
-				k.init.notifyChildLocked()
+				reaper.notifyChildLocked()
 			}
 		} else {
 			c.parent = nil
@@ -340,6 +423,7 @@ func (t *Task) exit() {
 		k.killAllLocked()
 	}
 	tg.stopRealTimer()
+	tg.deleteAllTimers()
 	close(tg.exited)
 	p := tg.parent
 	if p == nil {
@@ -360,6 +444,8 @@ func (t *Task) exit() {
 	if tg.exitSignal != 0 {
 		info := linux.SignalInfo{Signo: int32(tg.exitSignal), Code: linux.CLD_EXITED}
 		info.SetPid(int32(tg.pid))
+		info.SetUTime(ClockTicks(tg.finalUsage.User + tg.childUsage.User))
+		info.SetSTime(ClockTicks(tg.finalUsage.Sys + tg.childUsage.Sys))
 		if status.Signaled() {
 			info.Code = linux.CLD_KILLED
 			info.SetStatus(int32(status.Signal()))
@@ -369,6 +455,23 @@ func (t *Task) exit() {
 		p.sendSignal(&info, nil)
 	}
 	p.notifyChildLocked()
+}
+
+// sendParentDeathSignal sends each task's PR_SET_PDEATHSIG signal, its
+// parent having exited.
+func (tg *ThreadGroup) sendParentDeathSignal() {
+	tg.signalMu.Lock()
+	var sigs []int32
+	for _, t := range tg.tasks {
+		if s := t.parentDeathSignal.Load(); s != 0 {
+			sigs = append(sigs, s)
+		}
+	}
+	tg.signalMu.Unlock()
+	for _, s := range sigs {
+		info := linux.SignalInfo{Signo: s, Code: linux.SI_USER}
+		tg.sendSignal(&info, nil)
+	}
 }
 
 // notifyChildLocked wakes waiters in wait4.
@@ -389,6 +492,14 @@ type WaitOptions struct {
 	Clone   bool // __WCLONE: only children with a non-SIGCHLD exit signal
 	All     bool // __WALL: any child
 	NoReap  bool // WNOWAIT
+	// Exited, Stopped and Continued select the events to report
+	// (WEXITED, WUNTRACED/WSTOPPED, WCONTINUED); with none set, exits
+	// are reported, as wait4 always does.
+	Exited, Stopped, Continued bool
+	// Usage and MaxRSS, when not nil, receive a reaped child's resource
+	// use (wait4's rusage): its own and its reaped descendants'.
+	Usage   *CPUUsage
+	MaxRSS  *uint64
 	Blocker interface{ Block(<-chan struct{}) error }
 }
 
@@ -397,6 +508,9 @@ type WaitOptions struct {
 // is no matching child, or the blocker's error.
 func (tg *ThreadGroup) Wait(o WaitOptions) (ThreadID, WaitStatus, error) {
 	k := tg.k
+	if !o.Stopped && !o.Continued {
+		o.Exited = true
+	}
 	for {
 		k.mu.Lock()
 		any := false
@@ -417,9 +531,29 @@ func (tg *ThreadGroup) Wait(o WaitOptions) (ThreadID, WaitStatus, error) {
 				continue
 			}
 			any = true
-			if c.zombie {
-				pid, st := c.pid, c.exitStatus
+			if o.Stopped && c.stopReport != 0 && !c.zombie {
+				pid, st := c.pid, WaitStatusStopped(c.stopReport)
 				if !o.NoReap {
+					c.stopReport = 0
+				}
+				k.mu.Unlock()
+				return pid, st, nil
+			}
+			if o.Continued && c.continueReport && !c.zombie {
+				if !o.NoReap {
+					c.continueReport = false
+				}
+				k.mu.Unlock()
+				return c.pid, WaitStatusContinued, nil
+			}
+			if c.zombie && o.Exited {
+				pid, st := c.pid, c.exitStatus
+				if o.Usage != nil {
+					*o.Usage = c.finalUsage.Add(c.childUsage)
+					*o.MaxRSS = max(c.maxRSS.Load(), c.childMaxRSS)
+				}
+				if !o.NoReap {
+					tg.reapUsageLocked(c)
 					delete(tg.children, c)
 					delete(k.groups, c.pid)
 				}

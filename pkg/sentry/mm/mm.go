@@ -76,6 +76,8 @@ type MemoryManager struct {
 	// users counts the tasks and other holders (IncUsers/DecUsers); the
 	// last one out releases everything.
 	users int
+	// limitAS and limitData are RLIMIT_AS and RLIMIT_DATA (limits.go).
+	limitAS, limitData uint64
 }
 
 // New returns an empty address space whose anonymous memory comes from mf.

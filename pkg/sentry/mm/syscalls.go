@@ -47,6 +47,21 @@ func (mm *MemoryManager) MMap(ctx context.Context, opts memmap.MMapOpts) (hostar
 
 	mm.mu.Lock()
 	defer mm.mu.Unlock()
+	dataGrow := uint64(0)
+	if opts.Private && opts.Perms.Write && !opts.GrowsDown {
+		dataGrow = length
+	}
+	grow := length
+	if opts.Fixed && opts.Unmap && !opts.NoReplace {
+		if ar, ok := opts.Addr.ToRange(length); ok {
+			t, d := mm.replacedLocked(ar)
+			grow -= t
+			dataGrow -= min(d, dataGrow)
+		}
+	}
+	if err := mm.checkGrowthLocked(grow, dataGrow); err != nil {
+		return 0, err
+	}
 	var addr hostarch.Addr
 	if opts.Fixed {
 		if !opts.Addr.IsPageAligned() {
@@ -188,6 +203,9 @@ func (mm *MemoryManager) Brk(ctx context.Context, addr hostarch.Addr) hostarch.A
 		if !mm.isFreeWithGuard(ar) {
 			return mm.brkEnd
 		}
+		if mm.checkGrowthLocked(uint64(ar.Length()), uint64(ar.Length())) != nil {
+			return mm.brkEnd
+		}
 		mm.insertVMA(ctx, &vma{
 			start: ar.Start, end: ar.End, perms: hostarch.ReadWrite, maxPerms: hostarch.AnyAccess,
 			private: true, hint: "[heap]",
@@ -258,6 +276,16 @@ func (mm *MemoryManager) MRemap(ctx context.Context, oldAddr hostarch.Addr, oldS
 	if newSize <= oldSize && oldSize != 0 {
 		mm.removeRangeLocked(ctx, hostarch.AddrRange{Start: oldAR.Start + hostarch.Addr(newSize), End: oldAR.End})
 		return oldAddr, nil
+	}
+	// Growing (or duplicating) must fit the address-space limits.
+	if grow := newSize - oldSize; grow > 0 {
+		dataGrow := uint64(0)
+		if v.isData() {
+			dataGrow = grow
+		}
+		if err := mm.checkGrowthLocked(grow, dataGrow); err != nil {
+			return 0, err
+		}
 	}
 	// Grow in place if the vma ends at the old end and the space after it
 	// is free.

@@ -7,11 +7,17 @@ package socket
 
 import (
 	"context"
+	"encoding/binary"
+	"math"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"carapace.dev/carapace/pkg/sentry/kernel"
+	"carapace.dev/carapace/pkg/sentry/kernel/auth"
 	"carapace.dev/carapace/pkg/sentry/vfs"
 	"carapace.dev/carapace/pkg/usermem"
+	"golang.org/x/sys/unix"
 )
 
 // Socket is the implementation of a socket file. Like every file in the
@@ -96,4 +102,214 @@ func (c *ControlMessages) Release(ctx context.Context) {
 		f.DecRef(ctx)
 	}
 	c.Rights = nil
+}
+
+// The additions below (helper 5) are additive: the interface above is
+// unchanged. They are what every family would otherwise write again.
+
+// SendMsg ownership: a family keeps its own references on the files of
+// control.Rights it holds on to (IncRef); the caller drops its own
+// afterwards whatever the outcome.
+
+// FromFile returns f's Socket, or false when f is not a socket (the
+// socket syscalls then fail with ENOTSOCK).
+func FromFile(f *vfs.FileDescription) (Socket, bool) {
+	s, ok := f.Impl().(Socket)
+	return s, ok
+}
+
+// DefaultBufferSize is the default SO_SNDBUF and SO_RCVBUF (Linux's
+// net.core.wmem_default and rmem_default: 208 KiB).
+const DefaultBufferSize = 212992
+
+// MinBufferSize is the smallest buffer SO_SNDBUF and SO_RCVBUF give.
+const MinBufferSize = 4608
+
+// MaxBufferSize caps SO_SNDBUF and SO_RCVBUF (net.core.wmem_max; Linux
+// stores twice the requested value, capped by this).
+const MaxBufferSize = 4 << 20
+
+// BufferSizeFromOpt is the value Linux stores for setsockopt(SO_SNDBUF or
+// SO_RCVBUF, v): twice v, clamped to [MinBufferSize, MaxBufferSize].
+func BufferSizeFromOpt(v int32) int64 {
+	n := int64(v)
+	if n > MaxBufferSize/2 {
+		n = MaxBufferSize / 2
+	}
+	n *= 2
+	if n < MinBufferSize {
+		n = MinBufferSize
+	}
+	return n
+}
+
+// Int32Opt decodes an int socket option value (EINVAL when shorter than
+// an int, as Linux's SOL_SOCKET options are).
+func Int32Opt(opt []byte) (int32, error) {
+	if len(opt) < 4 {
+		return 0, unix.EINVAL
+	}
+	return int32(binary.LittleEndian.Uint32(opt)), nil
+}
+
+// Int32Bytes encodes an int socket option value.
+func Int32Bytes(v int32) []byte {
+	return binary.LittleEndian.AppendUint32(make([]byte, 0, 4), uint32(v))
+}
+
+// BoolBytes encodes a boolean socket option as the int 0 or 1.
+func BoolBytes(b bool) []byte {
+	if b {
+		return Int32Bytes(1)
+	}
+	return Int32Bytes(0)
+}
+
+// sizeofTimeval is sizeof(struct timeval) on amd64.
+const sizeofTimeval = 16
+
+// TimeoutOptions holds SO_RCVTIMEO and SO_SNDTIMEO; families embed it to
+// get Socket.Timeouts and the options' encoding.
+type TimeoutOptions struct {
+	recv, send atomic.Int64 // nanoseconds; 0 waits forever
+}
+
+// Timeouts implements Socket.Timeouts.
+func (o *TimeoutOptions) Timeouts() (recv, send time.Duration) {
+	return time.Duration(o.recv.Load()), time.Duration(o.send.Load())
+}
+
+// GetTimeoutOpt answers getsockopt of SO_RCVTIMEO/SO_SNDTIMEO (ok false
+// for other options): a struct timeval.
+func (o *TimeoutOptions) GetTimeoutOpt(level, name int) (val []byte, ok bool) {
+	if level != unix.SOL_SOCKET {
+		return nil, false
+	}
+	var d time.Duration
+	switch name {
+	case unix.SO_RCVTIMEO_OLD:
+		d = time.Duration(o.recv.Load())
+	case unix.SO_SNDTIMEO_OLD:
+		d = time.Duration(o.send.Load())
+	default:
+		return nil, false
+	}
+	b := make([]byte, sizeofTimeval)
+	binary.LittleEndian.PutUint64(b, uint64(d/time.Second))
+	binary.LittleEndian.PutUint64(b[8:], uint64(d%time.Second/time.Microsecond))
+	return b, true
+}
+
+// SetTimeoutOpt handles setsockopt of SO_RCVTIMEO/SO_SNDTIMEO (ok false
+// for other options) as Linux's sock_set_timeout does: a short value is
+// EINVAL, tv_usec outside [0, 1e6) is EDOM, and {0, 0}, negative
+// seconds and times too large to represent all mean "wait forever".
+func (o *TimeoutOptions) SetTimeoutOpt(level, name int, opt []byte) (ok bool, err error) {
+	if level != unix.SOL_SOCKET || (name != unix.SO_RCVTIMEO_OLD && name != unix.SO_SNDTIMEO_OLD) {
+		return false, nil
+	}
+	if len(opt) < sizeofTimeval {
+		return true, unix.EINVAL
+	}
+	sec := int64(binary.LittleEndian.Uint64(opt))
+	usec := int64(binary.LittleEndian.Uint64(opt[8:]))
+	if usec < 0 || usec >= 1000000 {
+		return true, unix.EDOM
+	}
+	var d time.Duration
+	switch {
+	case sec < 0:
+		d = 0
+	case sec >= int64(math.MaxInt64/time.Second)-1:
+		d = 0
+	default:
+		d = time.Duration(sec)*time.Second + time.Duration(usec)*time.Microsecond
+	}
+	if name == unix.SO_RCVTIMEO_OLD {
+		o.recv.Store(int64(d))
+	} else {
+		o.send.Store(int64(d))
+	}
+	return true, nil
+}
+
+// sockfsMagic is SOCKFS_MAGIC (statfs f_type of a socket).
+const sockfsMagic = 0x534F434B
+
+// sockfs is the per-VFS filesystem socket files live in, as Linux's
+// sockfs: mounted nowhere, one inode per socket.
+type sockfs struct {
+	fs    *vfs.Filesystem
+	mount *vfs.Mount
+	ino   atomic.Uint64
+}
+
+type sockfsImpl struct{}
+
+func (sockfsImpl) Release(context.Context) {}
+
+// sockfses maps *vfs.VirtualFilesystem to its *sockfs; a sync.Map keeps
+// socket creation free of a global lock once the filesystem exists.
+var sockfses sync.Map
+
+func sockfsOf(v *vfs.VirtualFilesystem) *sockfs {
+	if s, ok := sockfses.Load(v); ok {
+		return s.(*sockfs)
+	}
+	s := &sockfs{}
+	s.fs = v.NewFilesystem(sockfsImpl{})
+	root := s.fs.NewDentry(&sockInode{ino: s.ino.Add(1), mode: unix.S_IFDIR | 0o555})
+	root.IncRef()
+	s.mount = v.NewDisconnectedMount(s.fs, root)
+	actual, _ := sockfses.LoadOrStore(v, s)
+	return actual.(*sockfs)
+}
+
+// sockInode is a socket's inode: S_IFSOCK|0777 owned by its creator, as
+// fstat(2) shows a Linux socket.
+type sockInode struct {
+	vfs.InodeDefaults
+	ino  uint64
+	mode uint32
+	uid  auth.UID
+	gid  auth.GID
+	born unix.StatxTimestamp
+}
+
+func (*sockInode) IncRef()                       {}
+func (*sockInode) DecRef(context.Context)        {}
+func (i *sockInode) Mode() uint32                { return i.mode }
+func (i *sockInode) Owner() (auth.UID, auth.GID) { return i.uid, i.gid }
+
+// Open implements vfs.Inode: a socket cannot be reopened (/proc/N/fd).
+func (*sockInode) Open(context.Context, vfs.VirtualDentry, uint32) (vfs.FileDescriptionImpl, error) {
+	return nil, unix.ENXIO
+}
+
+// Stat implements vfs.Inode.
+func (i *sockInode) Stat(context.Context, uint32) (vfs.Statx, error) {
+	return vfs.Statx{Mask: unix.STATX_BASIC_STATS, Blksize: 4096, Nlink: 1, Mode: uint16(i.mode), Ino: i.ino,
+		Uid: uint32(i.uid), Gid: uint32(i.gid), Atime: i.born, Mtime: i.born, Ctime: i.born}, nil
+}
+
+// StatFS implements vfs.Inode.
+func (*sockInode) StatFS(context.Context) (vfs.Statfs, error) {
+	return vfs.Statfs{Type: sockfsMagic, Bsize: 4096, Frsize: 4096, Namelen: 255}, nil
+}
+
+// NewFile returns a socket file description (one reference) for impl,
+// with a sockfs inode owned by creds' effective IDs. flags are the
+// status flags (O_RDWR is implied; O_NONBLOCK for SOCK_NONBLOCK).
+func NewFile(v *vfs.VirtualFilesystem, creds *auth.Credentials, impl Socket, flags uint32) *vfs.FileDescription {
+	s := sockfsOf(v)
+	now := time.Now()
+	ino := &sockInode{ino: s.ino.Add(1), mode: unix.S_IFSOCK | 0o777,
+		born: unix.StatxTimestamp{Sec: now.Unix(), Nsec: uint32(now.Nanosecond())}}
+	if creds != nil {
+		ino.uid, ino.gid = creds.EffectiveUID, creds.EffectiveGID
+	}
+	d := s.fs.NewDentry(ino)
+	vd := vfs.MakeVirtualDentry(s.mount, d)
+	f := vfs.NewFileDescription(impl, flags&^unix.O_ACCMODE|unix.O_RDWR, vd)
+	return f
 }

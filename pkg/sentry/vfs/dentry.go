@@ -24,6 +24,12 @@ type Filesystem struct {
 	refs atomic.Int64
 	// dev is the device number statx reports as st_dev.
 	devMinor uint32
+	// revalidator is the impl when it asks for revalidation (set once,
+	// by NewFilesystem), else nil.
+	revalidator Revalidator
+	// lru holds unreferenced dentries when the impl limits the cache
+	// (lru.limit > 0).
+	lru dentryLRU
 }
 
 // Impl returns the filesystem's implementation.
@@ -63,6 +69,14 @@ type Dentry struct {
 	// mounts counts mounts whose mount point is this dentry, so that
 	// walks take the mount table lock only at mount points.
 	mounts atomic.Int32
+
+	lru lruLinks
+	// linkable marks an unnamed O_TMPFILE file that linkat(2) may still
+	// give a name.
+	linkable atomic.Bool
+	// watchers counts inotify watches made through this dentry; a watched
+	// dentry is not evicted (its inode must stay the watched one).
+	watchers atomic.Int32
 }
 
 // NewDentry returns a new unlinked dentry for inode in fs, taking over the
@@ -94,7 +108,13 @@ func (d *Dentry) IncRef() { d.refs.Add(1) }
 // DecRef drops a reference. An unlinked dentry is released with its last
 // reference.
 func (d *Dentry) DecRef(ctx context.Context) {
-	if d.refs.Add(-1) != 0 || !d.dead.Load() {
+	if d.refs.Add(-1) != 0 {
+		return
+	}
+	if !d.dead.Load() {
+		if d.fs.lru.limit > 0 {
+			d.fs.noteUnused(ctx, d)
+		}
 		return
 	}
 	d.fs.treeMu.Lock()

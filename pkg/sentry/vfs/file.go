@@ -191,6 +191,13 @@ func (fd *FileDescription) DecRef(ctx context.Context) {
 			fd.runReleaseHooks(ctx)
 		}
 		fd.releaseLocks(ctx)
+		if !fd.pathOnly {
+			if fd.writable {
+				fd.NotifyFile(ctx, unix.IN_CLOSE_WRITE)
+			} else {
+				fd.NotifyFile(ctx, unix.IN_CLOSE_NOWRITE)
+			}
+		}
 		fd.impl.Release(ctx)
 		fd.vd.DecRef(ctx)
 	}
@@ -236,7 +243,11 @@ func (fd *FileDescription) Read(ctx context.Context, dst usermem.IOSequence, opt
 	if !fd.readable {
 		return 0, unix.EBADF
 	}
-	return fd.impl.Read(ctx, fd, dst, opts)
+	n, err := fd.impl.Read(ctx, fd, dst, opts)
+	if n > 0 {
+		fd.NotifyFile(ctx, unix.IN_ACCESS)
+	}
+	return n, err
 }
 
 // PRead reads at offset.
@@ -247,7 +258,11 @@ func (fd *FileDescription) PRead(ctx context.Context, dst usermem.IOSequence, of
 	if offset < 0 {
 		return 0, unix.EINVAL
 	}
-	return fd.impl.PRead(ctx, fd, dst, offset, opts)
+	n, err := fd.impl.PRead(ctx, fd, dst, offset, opts)
+	if n > 0 {
+		fd.NotifyFile(ctx, unix.IN_ACCESS)
+	}
+	return n, err
 }
 
 // Write writes at the file offset (at the end with O_APPEND).
@@ -255,7 +270,11 @@ func (fd *FileDescription) Write(ctx context.Context, src usermem.IOSequence, op
 	if !fd.writable {
 		return 0, unix.EBADF
 	}
-	return fd.impl.Write(ctx, fd, src, opts)
+	n, err := fd.impl.Write(ctx, fd, src, opts)
+	if n > 0 {
+		fd.NotifyFile(ctx, unix.IN_MODIFY)
+	}
+	return n, err
 }
 
 // PWrite writes at offset.
@@ -266,7 +285,11 @@ func (fd *FileDescription) PWrite(ctx context.Context, src usermem.IOSequence, o
 	if offset < 0 {
 		return 0, unix.EINVAL
 	}
-	return fd.impl.PWrite(ctx, fd, src, offset, opts)
+	n, err := fd.impl.PWrite(ctx, fd, src, offset, opts)
+	if n > 0 {
+		fd.NotifyFile(ctx, unix.IN_MODIFY)
+	}
+	return n, err
 }
 
 // Seek is lseek(2).
@@ -315,12 +338,35 @@ func (fd *FileDescription) Ioctl(ctx context.Context, io usermem.IO, sysno uintp
 }
 
 // ConfigureMMap fills in opts.Mappable for mmap(2). The caller has checked
-// the requested protection against the access mode.
+// the requested protection against the access mode. A file on a noexec
+// mount may not be mapped executable, now (EPERM, mmap(2)) or later by
+// mprotect (MaxPerms loses Execute).
 func (fd *FileDescription) ConfigureMMap(ctx context.Context, opts *memmap.MMapOpts) error {
 	if fd.pathOnly {
 		return unix.EBADF
 	}
+	if fd.vd.mount != nil && fd.vd.mount.Flags()&unix.MS_NOEXEC != 0 {
+		if opts.Perms.Execute {
+			return unix.EPERM
+		}
+		opts.MaxPerms.Execute = false
+	}
 	return fd.impl.ConfigureMMap(ctx, fd, opts)
+}
+
+// CheckExecMount is execve(2)'s check of the mount of a program or of its
+// interpreter: EACCES on a noexec mount (MS_NOEXEC).
+func (fd *FileDescription) CheckExecMount() error {
+	if fd.vd.mount != nil && fd.vd.mount.Flags()&unix.MS_NOEXEC != 0 {
+		return unix.EACCES
+	}
+	return nil
+}
+
+// SetIDAllowed reports whether executing fd may apply the file's
+// set-user-ID and set-group-ID bits: not from a nosuid mount (MS_NOSUID).
+func (fd *FileDescription) SetIDAllowed() bool {
+	return fd.vd.mount == nil || fd.vd.mount.Flags()&unix.MS_NOSUID == 0
 }
 
 // Readiness implements waiter.Waitable.

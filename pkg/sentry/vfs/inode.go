@@ -38,6 +38,9 @@ type MknodOptions struct {
 	DevMajor, DevMinor uint32
 	// Target is a symlink's target.
 	Target string
+	// Endpoint is set for the S_IFSOCK file that bind(2) of an AF_UNIX
+	// socket creates: the socket inode keeps it for BoundEndpointAt.
+	Endpoint BoundEndpoint
 }
 
 // Inode is what a filesystem implements for each of its files. The vfs

@@ -80,6 +80,24 @@ func (fd *FileDescription) locks() *fileLocks {
 	if !ok {
 		l = &fileLocks{}
 		v.fileLocks[ino] = l
+		v.lockedInodes.Add(1)
+	}
+	l.users++
+	return l
+}
+
+// existingLocks is locks for callers that only release: nil (and no
+// user counted) when fd's inode has no lock state.
+func (fd *FileDescription) existingLocks() *fileLocks {
+	v := fd.vd.dentry.fs.vfs
+	if v.lockedInodes.Load() == 0 {
+		return nil
+	}
+	v.locksMu.Lock()
+	defer v.locksMu.Unlock()
+	l, ok := v.fileLocks[fd.vd.dentry.inode]
+	if !ok {
+		return nil
 	}
 	l.users++
 	return l
@@ -100,6 +118,7 @@ func (fd *FileDescription) putLocks(l *fileLocks) {
 	l.mu.Unlock()
 	if empty {
 		delete(v.fileLocks, fd.vd.dentry.inode)
+		v.lockedInodes.Add(-1)
 	}
 }
 
@@ -304,12 +323,13 @@ func (fd *FileDescription) LockPOSIX(ctx context.Context, owner any, pid int32, 
 }
 
 // UnlockPOSIX drops owner's locks in r; the kernel calls it with the whole
-// range when a process closes any FD of the file (fcntl(2)).
+// range when a process closes any FD of the file (fcntl(2)), whether or
+// not that FD was the one used to lock.
 func (fd *FileDescription) UnlockPOSIX(ctx context.Context, owner any, r LockRange) {
-	if !fd.hasLocks.Load() {
+	l := fd.existingLocks()
+	if l == nil {
 		return
 	}
-	l := fd.locks()
 	defer fd.putLocks(l)
 	l.mu.Lock()
 	l.setLocked(owner, 0, UnlockType, r)

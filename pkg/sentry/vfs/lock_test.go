@@ -115,3 +115,32 @@ func TestPOSIXLocks(t *testing.T) {
 	}
 	_ = vfstest.Pop
 }
+
+// Closing any descriptor of a file releases the process's record locks on
+// it, even one opened after the lock was taken that never locked
+// (fcntl(2)).
+func TestUnlockPOSIXThroughAnotherDescription(t *testing.T) {
+	e := newEnv(t)
+	e.writeFile("/f", "0123456789")
+	e.writeFile("/g", "")
+	locker, err := e.open("/f", unix.O_RDWR, 0)
+	e.must(err)
+	defer locker.DecRef(e.ctx)
+	other, err := e.open("/f", unix.O_RDONLY, 0)
+	e.must(err)
+	defer other.DecRef(e.ctx)
+	unrelated, err := e.open("/g", unix.O_RDONLY, 0)
+	e.must(err)
+	defer unrelated.DecRef(e.ctx)
+	all := vfs.LockRange{Start: 0, End: vfs.LockEOF}
+
+	e.must(locker.LockPOSIX(e.ctx, "p1", 1, vfs.WriteLock, all, false))
+	// Another file's close leaves the lock alone.
+	unrelated.UnlockPOSIX(e.ctx, "p1", all)
+	wantErr(t, "p2 while p1 holds the lock", locker.LockPOSIX(e.ctx, "p2", 2, vfs.WriteLock, all, false), unix.EAGAIN)
+	// Another process's close through the second description too.
+	other.UnlockPOSIX(e.ctx, "p2", all)
+	wantErr(t, "p2 after its own close", locker.LockPOSIX(e.ctx, "p2", 2, vfs.WriteLock, all, false), unix.EAGAIN)
+	other.UnlockPOSIX(e.ctx, "p1", all)
+	wantErr(t, "p2 after p1 closed another fd", locker.LockPOSIX(e.ctx, "p2", 2, vfs.WriteLock, all, false), nil)
+}

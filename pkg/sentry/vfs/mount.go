@@ -1,6 +1,7 @@
 package vfs
 
 import (
+	"carapace.dev/carapace/pkg/sentry/pgalloc"
 	"context"
 	"fmt"
 	"slices"
@@ -46,6 +47,8 @@ type Mount struct {
 	ID   uint64
 
 	readOnly atomic.Bool
+	// flags holds MS_NOSUID, MS_NODEV and MS_NOEXEC (see mountops.go).
+	flags atomic.Uint32
 	// refs counts VirtualDentries naming this mount, plus one for being in
 	// the mount tree.
 	refs atomic.Int64
@@ -89,6 +92,8 @@ type mountKey struct {
 // MountNamespace is a mount tree (mount_namespaces(7)).
 type MountNamespace struct {
 	root *Mount
+	// refs counts the namespace's users (see CloneMountNamespace).
+	refs atomic.Int64
 }
 
 // Root returns the namespace's root with a new reference.
@@ -115,11 +120,30 @@ type VirtualFilesystem struct {
 	devs        deviceRegistry
 	anon        anonFS
 
+	// inotify holds the inotify(7) watches.
+	inotify inotifyState
+
 	// fileLocks holds the flock/fcntl lock state of inodes that have
 	// been locked.
 	locksMu   sync.Mutex
 	fileLocks map[Inode]*fileLocks
+	// lockedInodes is len(fileLocks), readable without locksMu so that
+	// closing a file when nothing is locked anywhere takes no lock.
+	lockedInodes atomic.Int64
+
+	// memoryFile is the kernel's memory file (see SetMemoryFile).
+	memoryFile atomic.Pointer[pgalloc.MemoryFile]
 }
+
+// SetMemoryFile names the memory file of the kernel this VFS serves:
+// filesystems that keep file data in memory (tmpfs, /dev, the Gofer's
+// cache) allocate there when their mounter passes none, as mount(2) does.
+// It must be the one the platform maps into application address spaces,
+// since nothing else can be mapped there.
+func (vfs *VirtualFilesystem) SetMemoryFile(mf *pgalloc.MemoryFile) { vfs.memoryFile.Store(mf) }
+
+// MemoryFile returns the memory file set by SetMemoryFile, or nil.
+func (vfs *VirtualFilesystem) MemoryFile() *pgalloc.MemoryFile { return vfs.memoryFile.Load() }
 
 // New returns an empty VirtualFilesystem.
 func New() *VirtualFilesystem {
@@ -154,6 +178,12 @@ func (vfs *VirtualFilesystem) FilesystemTypes() []string {
 func (vfs *VirtualFilesystem) NewFilesystem(impl FilesystemImpl) *Filesystem {
 	fs := &Filesystem{vfs: vfs, impl: impl, devMinor: vfs.lastDev.Add(1)}
 	fs.refs.Store(1)
+	if rv, ok := impl.(Revalidator); ok && rv.NeedsRevalidation() {
+		fs.revalidator = rv
+	}
+	if cl, ok := impl.(DentryCacheLimiter); ok {
+		fs.lru.limit = max(cl.DentryCacheLimit(), 0)
+	}
 	return fs
 }
 
@@ -182,6 +212,7 @@ func (vfs *VirtualFilesystem) NewMountNamespace(ctx context.Context, creds *auth
 		return nil, fmt.Errorf("creating root filesystem %q: %w", fstype, err)
 	}
 	ns := &MountNamespace{}
+	ns.refs.Store(1)
 	ns.root = vfs.newMount(fs, root, ns, opts.ReadOnly)
 	return ns, nil
 }
@@ -224,7 +255,8 @@ func (vfs *VirtualFilesystem) attachLocked(m, parent *Mount, point *Dentry) {
 	parent.IncRef()
 }
 
-// MountAt mounts a new instance of fstype at the directory named by target.
+// MountAt mounts a new instance of fstype at the directory named by target,
+// with the per-mount flags of opts.Flags (MountFlagsMask).
 func (vfs *VirtualFilesystem) MountAt(ctx context.Context, creds *auth.Credentials, source string, target *PathOperation, fstype string, opts *MountOptions) (*Mount, error) {
 	if !creds.HasCapability(auth.CAP_SYS_ADMIN) {
 		return nil, unix.EPERM
@@ -239,6 +271,8 @@ func (vfs *VirtualFilesystem) MountAt(ctx context.Context, creds *auth.Credentia
 		return nil, err
 	}
 	m := vfs.newMount(fs, root, nil, opts.ReadOnly)
+	// The per-mount flags hold from the moment the mount is visible.
+	m.SetFlags(uint32(opts.Flags))
 	if err := vfs.attach(m, vd); err != nil {
 		m.DecRef(ctx)
 		return nil, err

@@ -27,7 +27,7 @@ func (vfs *VirtualFilesystem) OpenAt(ctx context.Context, creds *auth.Credential
 		flags &= unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
 	}
 	if flags&unix.O_TMPFILE == unix.O_TMPFILE {
-		return nil, unix.EOPNOTSUPP
+		return vfs.openTmpfile(ctx, creds, pop, flags, opts.Mode)
 	}
 	if flags&(unix.O_CREAT|unix.O_DIRECTORY) == unix.O_CREAT|unix.O_DIRECTORY {
 		// Linux 6.4 and later refuse the combination.
@@ -84,6 +84,9 @@ func (vfs *VirtualFilesystem) openCreate(ctx context.Context, r *resolver, flags
 		}
 		parent := r.cur
 		fs := parent.dentry.fs
+		if fs.revalidator != nil {
+			r.revalidate(ctx, parent.dentry, name)
+		}
 		fs.treeMu.Lock()
 		child, err := parent.dentry.childLocked(ctx, name)
 		if err == nil {
@@ -141,11 +144,27 @@ func (vfs *VirtualFilesystem) createLocked(ctx context.Context, creds *auth.Cred
 	if parent.mount.ReadOnly() {
 		return nil, unix.EROFS
 	}
+	setCreationOwner(creds, pd.inode, opts)
+	ino, err := pd.inode.NewChild(ctx, name, opts)
+	if err != nil {
+		return nil, err
+	}
+	c := pd.fs.NewDentry(ino)
+	pd.insertChildLocked(name, c)
+	vfs.notifyDir(ctx, pd, name, ino, unix.IN_CREATE, 0)
+	return c, nil
+}
+
+// setCreationOwner gives a file about to be made in dir its owner, group
+// and mode bits per inode(7): the creator's filesystem IDs, the group
+// and (for directories) the setgid bit of a setgid directory, and no
+// setgid bit for a group the creator is not in.
+func setCreationOwner(creds *auth.Credentials, dir Inode, opts *MknodOptions) {
 	opts.UID, opts.GID = creds.FilesystemUID, creds.FilesystemGID
-	if pmode := pd.inode.Mode(); pmode&unix.S_ISGID != 0 {
+	if pmode := dir.Mode(); pmode&unix.S_ISGID != 0 {
 		// A setgid directory gives its group to what is made in it, and
 		// its setgid bit to subdirectories.
-		_, opts.GID = pd.inode.Owner()
+		_, opts.GID = dir.Owner()
 		if opts.Mode&unix.S_IFMT == unix.S_IFDIR {
 			opts.Mode |= unix.S_ISGID
 		}
@@ -156,13 +175,6 @@ func (vfs *VirtualFilesystem) createLocked(ctx context.Context, creds *auth.Cred
 		// is not in (inode(7)).
 		opts.Mode &^= unix.S_ISGID
 	}
-	ino, err := pd.inode.NewChild(ctx, name, opts)
-	if err != nil {
-		return nil, err
-	}
-	c := pd.fs.NewDentry(ino)
-	pd.insertChildLocked(name, c)
-	return c, nil
 }
 
 func (vfs *VirtualFilesystem) openExisting(ctx context.Context, creds *auth.Credentials, vd VirtualDentry, flags uint32, created bool) (*FileDescription, error) {
@@ -194,16 +206,23 @@ func (vfs *VirtualFilesystem) openExisting(ctx context.Context, creds *auth.Cred
 	if ftype == unix.S_IFSOCK {
 		return nil, unix.ENXIO
 	}
+	if (ftype == unix.S_IFCHR || ftype == unix.S_IFBLK) && vd.mount.Flags()&unix.MS_NODEV != 0 {
+		// Device nodes on a nodev mount do not open (mount(8)).
+		return nil, unix.EACCES
+	}
 	if flags&unix.O_TRUNC != 0 && ftype == unix.S_IFREG && !created {
 		if err := ino.SetStat(ctx, &SetStatOptions{Mask: unix.STATX_SIZE}); err != nil {
 			return nil, err
 		}
+		vfs.notify(ctx, vd.dentry, unix.IN_MODIFY)
 	}
 	impl, err := ino.Open(ctx, vd, flags)
 	if err != nil {
 		return nil, err
 	}
-	return NewFileDescription(impl, flags|unix.O_LARGEFILE, vd), nil
+	fd := NewFileDescription(impl, flags|unix.O_LARGEFILE, vd)
+	vfs.notify(ctx, vd.dentry, unix.IN_OPEN)
+	return fd, nil
 }
 
 // statDentry stats vd's inode and fills in the device number.
@@ -262,6 +281,9 @@ func (vfs *VirtualFilesystem) withParent(ctx context.Context, creds *auth.Creden
 	if len(name) > maxNameLen {
 		return unix.ENAMETOOLONG
 	}
+	if d := r.cur.dentry; d.fs.revalidator != nil && name != "" && name != "." && name != ".." {
+		r.revalidate(ctx, d, name)
+	}
 	return fn(&r, name)
 }
 
@@ -309,6 +331,9 @@ func (vfs *VirtualFilesystem) MknodAt(ctx context.Context, creds *auth.Credentia
 	case unix.S_IFDIR:
 		return unix.EPERM
 	default:
+		return unix.EINVAL
+	}
+	if opts.Endpoint != nil && opts.Mode&unix.S_IFMT != unix.S_IFSOCK {
 		return unix.EINVAL
 	}
 	o := *opts
@@ -365,7 +390,9 @@ func (vfs *VirtualFilesystem) LinkAt(ctx context.Context, creds *auth.Credential
 		if r.cur.mount.ReadOnly() {
 			return unix.EROFS
 		}
-		if old.dentry.dead.Load() {
+		// An unlinked file gets a name again only if it is an O_TMPFILE
+		// file made without O_EXCL, and only once (open(2)).
+		if old.dentry.dead.Load() && !old.dentry.linkable.CompareAndSwap(true, false) {
 			return unix.ENOENT
 		}
 		ino := old.dentry.inode
@@ -374,6 +401,8 @@ func (vfs *VirtualFilesystem) LinkAt(ctx context.Context, creds *auth.Credential
 		}
 		ino.IncRef()
 		pd.insertChildLocked(name, fs.NewDentry(ino))
+		vfs.notifyDir(ctx, pd, name, ino, unix.IN_CREATE, 0)
+		vfs.deliver(ctx, ino, unix.IN_ATTRIB, 0, "", false)
 		return nil
 	})
 }
@@ -443,6 +472,8 @@ func (vfs *VirtualFilesystem) removeCommon(ctx context.Context, creds *auth.Cred
 		}
 		release := c.kill()
 		fs.treeMu.Unlock()
+		vfs.notifyDir(ctx, pd, name, c.inode, unix.IN_DELETE, 0)
+		vfs.notifyUnlinked(ctx, c.inode)
 		if release {
 			c.inode.DecRef(ctx)
 		}
@@ -509,6 +540,9 @@ func (vfs *VirtualFilesystem) renameLocked(ctx context.Context, creds *auth.Cred
 	fs := op.fs
 	fs.treeMu.Lock()
 	var release []*Dentry
+	// movedIno and replacedIno are what a rename that happens moves and
+	// replaces, for inotify.
+	var movedIno, replacedIno Inode
 	err := func() error {
 		if op.dead.Load() || np.dead.Load() {
 			return unix.ENOENT
@@ -582,6 +616,10 @@ func (vfs *VirtualFilesystem) renameLocked(ctx context.Context, creds *auth.Cred
 		if or.cur.mount.ReadOnly() {
 			return unix.EROFS
 		}
+		movedIno = old.inode
+		if repl != nil {
+			replacedIno = repl.inode
+		}
 		if rn, ok := op.inode.(Renamer); ok {
 			var replIno Inode
 			if repl != nil {
@@ -641,6 +679,9 @@ func (vfs *VirtualFilesystem) renameLocked(ctx context.Context, creds *auth.Cred
 		return nil
 	}()
 	fs.treeMu.Unlock()
+	if err == nil && movedIno != nil {
+		vfs.notifyRename(ctx, op, oldName, np, newName, movedIno, replacedIno, flags&renameExchange != 0)
+	}
 	for _, d := range release {
 		d.inode.DecRef(ctx)
 	}
@@ -768,7 +809,11 @@ func (vfs *VirtualFilesystem) setStat(ctx context.Context, creds *auth.Credentia
 			}
 		}
 	}
-	return ino.SetStat(ctx, &o)
+	if err := ino.SetStat(ctx, &o); err != nil {
+		return err
+	}
+	vfs.notifySetStat(ctx, vd.dentry, o.Mask)
+	return nil
 }
 
 // AccessAt is access(2)/faccessat(2); creds are those the check uses
@@ -862,7 +907,11 @@ func (vfs *VirtualFilesystem) SetXattrAt(ctx context.Context, creds *auth.Creden
 	if vd.mount.ReadOnly() {
 		return unix.EROFS
 	}
-	return vd.dentry.inode.SetXattr(ctx, name, value, flags)
+	if err := vd.dentry.inode.SetXattr(ctx, name, value, flags); err != nil {
+		return err
+	}
+	vfs.notify(ctx, vd.dentry, unix.IN_ATTRIB)
+	return nil
 }
 
 // RemoveXattrAt is removexattr(2).
@@ -878,7 +927,11 @@ func (vfs *VirtualFilesystem) RemoveXattrAt(ctx context.Context, creds *auth.Cre
 	if vd.mount.ReadOnly() {
 		return unix.EROFS
 	}
-	return vd.dentry.inode.RemoveXattr(ctx, name)
+	if err := vd.dentry.inode.RemoveXattr(ctx, name); err != nil {
+		return err
+	}
+	vfs.notify(ctx, vd.dentry, unix.IN_ATTRIB)
+	return nil
 }
 
 // ListXattrAt is listxattr(2): names the caller may see.

@@ -74,6 +74,11 @@ type resolver struct {
 	mustBeDir bool
 	symlinks  int
 	flags     uint64
+
+	// pre[preI:preN] are names a batched revalidation has checked ahead
+	// of the walk (see revalidate).
+	pre        [maxBatchRevalidate - 1]prechecked
+	preI, preN int
 }
 
 // initResolver prepares r (a caller's stack value, so that a walk
@@ -194,6 +199,9 @@ func (r *resolver) lookupChild(ctx context.Context, name string) (*Dentry, error
 	}
 	d := r.cur.dentry
 	fs := d.fs
+	if fs.revalidator != nil {
+		r.revalidate(ctx, d, name)
+	}
 	fs.treeMu.RLock()
 	c, ok := d.children[name]
 	if ok {

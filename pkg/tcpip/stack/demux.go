@@ -9,7 +9,16 @@ import (
 
 type demuxKey struct {
 	proto tcpip.TransportProtocolNumber
-	id    TransportEndpointID
+	// family is the address length of the endpoint's network protocol,
+	// so that IPv4 and IPv6 wildcard bindings of a port stay apart.
+	family int
+	id     TransportEndpointID
+}
+
+// NetworkProtocolEndpoint is implemented by transport endpoints to say
+// which network protocol they run on.
+type NetworkProtocolEndpoint interface {
+	NetworkProtocolNumber() tcpip.NetworkProtocolNumber
 }
 
 type demuxEntry struct {
@@ -31,10 +40,10 @@ func (d *demuxer) init() {
 	d.m = make(map[demuxKey]*demuxEntry)
 }
 
-func (d *demuxer) register(proto tcpip.TransportProtocolNumber, id TransportEndpointID, ep TransportEndpoint, reusePort bool) *tcpip.Error {
+func (d *demuxer) register(proto tcpip.TransportProtocolNumber, family int, id TransportEndpointID, ep TransportEndpoint, reusePort bool) *tcpip.Error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	k := demuxKey{proto, id}
+	k := demuxKey{proto, family, id}
 	e := d.m[k]
 	if e == nil {
 		d.m[k] = &demuxEntry{eps: []TransportEndpoint{ep}, reusePort: reusePort}
@@ -47,10 +56,10 @@ func (d *demuxer) register(proto tcpip.TransportProtocolNumber, id TransportEndp
 	return nil
 }
 
-func (d *demuxer) unregister(proto tcpip.TransportProtocolNumber, id TransportEndpointID, ep TransportEndpoint) {
+func (d *demuxer) unregister(proto tcpip.TransportProtocolNumber, family int, id TransportEndpointID, ep TransportEndpoint) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	k := demuxKey{proto, id}
+	k := demuxKey{proto, family, id}
 	e := d.m[k]
 	if e == nil {
 		return
@@ -78,7 +87,7 @@ func (d *demuxer) lookup(proto tcpip.TransportProtocolNumber, id TransportEndpoi
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	for _, c := range d.candidates(id) {
-		if e := d.m[demuxKey{proto, c}]; e != nil {
+		if e := d.m[demuxKey{proto, id.LocalAddress.Len(), c}]; e != nil {
 			if len(e.eps) == 1 {
 				return e.eps[0]
 			}
@@ -98,7 +107,7 @@ func (d *demuxer) lookupAll(proto tcpip.TransportProtocolNumber, id TransportEnd
 	var out []TransportEndpoint
 	c := d.candidates(id)
 	for _, k := range c[1:] {
-		if e := d.m[demuxKey{proto, k}]; e != nil {
+		if e := d.m[demuxKey{proto, id.LocalAddress.Len(), k}]; e != nil {
 			out = append(out, e.eps...)
 		}
 	}

@@ -35,6 +35,11 @@ type Reservation struct {
 	// Group, if set, names a family that shares the port freely: a
 	// listener and the connections it accepted.
 	Group any
+	// Family is the address length (4 or 16) of the endpoint's network
+	// protocol; 0 conflicts with either. Wildcard holders of different
+	// families do not conflict: an IPv4 and an IPv6-only listener may
+	// share a port, as on Linux.
+	Family int
 }
 
 type portKey struct {
@@ -59,6 +64,9 @@ func newPortManager(s *Stack) *PortManager {
 
 func conflicts(a, b *Reservation) bool {
 	if a.Group != nil && a.Group == b.Group {
+		return false
+	}
+	if a.Family != 0 && b.Family != 0 && a.Family != b.Family {
 		return false
 	}
 	if a.Addr.Len() != 0 && b.Addr.Len() != 0 && !a.Addr.Unspecified() && !b.Addr.Unspecified() && a.Addr != b.Addr {

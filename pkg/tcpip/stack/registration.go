@@ -28,6 +28,11 @@ type PacketBuffer struct {
 	// LinkSource is the sender's link address, for inbound packets on
 	// links that have one.
 	LinkSource tcpip.LinkAddress
+	// TransportChecksumTrusted marks an inbound packet whose transport
+	// checksum the link vouches for: one the local host kernel sent with
+	// checksum offload, so the field was never filled in (an AF_PACKET
+	// socket reports it with TP_STATUS_CSUMNOTREADY).
+	TransportChecksumTrusted bool
 }
 
 // NewOutboundPacket reserves reserve bytes of header room in front of data.

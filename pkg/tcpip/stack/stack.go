@@ -361,12 +361,23 @@ func (s *Stack) AddStaticNeighbor(id tcpip.NICID, addr tcpip.Address, link tcpip
 // RegisterTransportEndpoint makes ep receive packets for id on proto.
 // Endpoints sharing an id must all have set reusePort.
 func (s *Stack) RegisterTransportEndpoint(proto tcpip.TransportProtocolNumber, id TransportEndpointID, ep TransportEndpoint, reusePort bool) *tcpip.Error {
-	return s.demux.register(proto, id, ep, reusePort)
+	return s.demux.register(proto, s.familyOf(ep, id), id, ep, reusePort)
+}
+
+// familyOf is the address length an endpoint's packets carry: from its
+// network protocol when it says, else from its bound address.
+func (s *Stack) familyOf(ep TransportEndpoint, id TransportEndpointID) int {
+	if n, ok := ep.(NetworkProtocolEndpoint); ok {
+		if p := s.netProtos[n.NetworkProtocolNumber()]; p != nil {
+			return p.AddressLength()
+		}
+	}
+	return id.LocalAddress.Len()
 }
 
 // UnregisterTransportEndpoint undoes RegisterTransportEndpoint.
 func (s *Stack) UnregisterTransportEndpoint(proto tcpip.TransportProtocolNumber, id TransportEndpointID, ep TransportEndpoint) {
-	s.demux.unregister(proto, id, ep)
+	s.demux.unregister(proto, s.familyOf(ep, id), id, ep)
 }
 
 // DeliverTransportPacket hands a packet from the network layer to the
@@ -408,4 +419,28 @@ func (s *Stack) DeliverTransportPacket(proto tcpip.TransportProtocolNumber, src,
 // HasTransportProtocol reports whether proto is registered.
 func (s *Stack) HasTransportProtocol(proto tcpip.TransportProtocolNumber) bool {
 	return s.transProto[proto] != nil
+}
+
+// TransportErrorHandler is implemented by transport endpoints that want
+// to hear of ICMP errors about the packets they sent.
+type TransportErrorHandler interface {
+	HandleError(err *tcpip.Error)
+}
+
+// DeliverTransportError reports an ICMP error about a packet this host
+// sent: local and remote are the quoted packet's source and destination,
+// transport the start of its quoted transport header (at least the ports).
+func (s *Stack) DeliverTransportError(proto tcpip.TransportProtocolNumber, local, remote tcpip.Address, transport []byte, err *tcpip.Error) {
+	tp := s.transProto[proto]
+	if tp == nil {
+		return
+	}
+	sport, dport, ok := tp.ParsePorts(transport)
+	if !ok {
+		return
+	}
+	id := TransportEndpointID{LocalPort: sport, LocalAddress: local, RemotePort: dport, RemoteAddress: remote}
+	if h, ok := s.demux.lookup(proto, id).(TransportErrorHandler); ok {
+		h.HandleError(err)
+	}
 }

@@ -177,4 +177,32 @@ TEST(Inotify, IdenticalEventsCoalesce) {
   EXPECT_EQ(ReadEvents(in.get()).size(), 1u);
 }
 
+TEST(Inotify, OneshotFiresOnceThenIgnored) {
+  TempDir d;
+  Fd in(inotify_init1(IN_NONBLOCK));
+  int wd = inotify_add_watch(in.get(), d.path().c_str(), IN_CREATE | IN_ONESHOT);
+  ASSERT_OK(wd);
+  ASSERT_TRUE(WriteFile(d.Sub("a"), ""));
+  ASSERT_TRUE(WriteFile(d.Sub("b"), ""));
+  auto evs = ReadEvents(in.get());
+  ASSERT_EQ(evs.size(), 2u);
+  EXPECT_EQ(evs[0].mask, (uint32_t)IN_CREATE);
+  EXPECT_EQ(evs[0].name, "a");
+  EXPECT_EQ(evs[1].mask, (uint32_t)IN_IGNORED);
+  EXPECT_ERRNO(EINVAL, inotify_rm_watch(in.get(), wd));
+}
+
+TEST(Inotify, ExclUnlinkDropsEventsOfUnlinkedChildren) {
+  TempDir d;
+  Fd f(open(d.Sub("f").c_str(), O_WRONLY | O_CREAT, 0644));
+  ASSERT_TRUE(f.valid());
+  Fd in(inotify_init1(IN_NONBLOCK));
+  ASSERT_OK(inotify_add_watch(in.get(), d.path().c_str(), IN_MODIFY | IN_DELETE | IN_EXCL_UNLINK));
+  ASSERT_OK(unlink(d.Sub("f").c_str()));
+  ASSERT_RET(1, write(f.get(), "x", 1));
+  auto evs = ReadEvents(in.get());
+  ASSERT_EQ(evs.size(), 1u);
+  EXPECT_EQ(evs[0].mask, (uint32_t)IN_DELETE);
+}
+
 }  // namespace

@@ -223,4 +223,91 @@ TEST(Proc, CommWritable) {
   });
 }
 
+TEST(Proc, StatusShowsBlockedAndCaughtSignals) {
+  EXPECT_CHILD_OK([] {
+    // Start from a known state: the test may inherit ignored or blocked
+    // signals from whatever started it (make, a shell, nohup).
+    for (int sig = 1; sig < 32; sig++) {
+      if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
+    }
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    CHILD_CHECK(sigprocmask(SIG_SETMASK, &set, nullptr) == 0);
+    CHILD_CHECK(InstallHandler(SIGUSR2, NoopHandler) == 0);
+    CHILD_CHECK(signal(SIGHUP, SIG_IGN) != SIG_ERR);
+    std::string s;
+    ReadFile("/proc/self/status", &s);
+    // Signal n is bit n-1 of the hex masks.
+    CHILD_CHECK(s.find("SigBlk:\t0000000000000200\n") != std::string::npos);
+    CHILD_CHECK(s.find("SigCgt:\t0000000000000800\n") != std::string::npos);
+    CHILD_CHECK(s.find("SigIgn:\t0000000000000001\n") != std::string::npos);
+    return 0;
+  });
+}
+
+TEST(Proc, FdReopenHasItsOwnOffset) {
+  TempDir d;
+  ASSERT_TRUE(WriteFile(d.Sub("f"), "0123456789"));
+  Fd f(open(d.Sub("f").c_str(), O_RDONLY));
+  ASSERT_OK(lseek(f.get(), 6, SEEK_SET));
+  Fd again(open(("/proc/self/fd/" + std::to_string(f.get())).c_str(), O_RDONLY));
+  ASSERT_TRUE(again.valid());
+  char buf[4] = {};
+  ASSERT_EQ(read(again.get(), buf, 3), 3);
+  EXPECT_EQ(std::string(buf, 3), "012");
+  EXPECT_EQ(lseek(f.get(), 0, SEEK_CUR), 6);
+}
+
+TEST(Proc, SmallReadsSeeOneSnapshot) {
+  // Reading a byte at a time must give the same text as one large read
+  // of the same, unchanged process state.
+  Fd f(open("/proc/self/limits", O_RDONLY));
+  ASSERT_TRUE(f.valid());
+  std::string small;
+  char c;
+  while (read(f.get(), &c, 1) == 1) small += c;
+  EXPECT_EQ(small, Slurp("/proc/self/limits"));
+  EXPECT_NE(small.find("Max open files"), std::string::npos);
+}
+
+TEST(Proc, OomScoreAdjIsStoredAndInherited) {
+  EXPECT_CHILD_OK([] {
+    CHILD_CHECK(WriteFile("/proc/self/oom_score_adj", "500"));
+    std::string v;
+    ReadFile("/proc/self/oom_score_adj", &v);
+    CHILD_CHECK(v == "500\n");
+    pid_t pid = fork();
+    if (pid == 0) {
+      std::string c;
+      ReadFile("/proc/self/oom_score_adj", &c);
+      _exit(c == "500\n" ? 0 : 1);
+    }
+    int status;
+    CHILD_CHECK(waitpid(pid, &status, 0) == pid);
+    CHILD_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    return 0;
+  });
+}
+
+TEST(Sysfs, CpuOnlineMatchesSysconf) {
+  std::string online = Slurp("/sys/devices/system/cpu/online");
+  ASSERT_FALSE(online.empty());
+  // "0" or "0-N" (the sandbox's CPUs are contiguous from 0).
+  long last = 0;
+  size_t dash = online.find('-');
+  if (dash != std::string::npos) last = std::stol(online.substr(dash + 1));
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  if (online.find(',') == std::string::npos) EXPECT_EQ(last + 1, n) << online;
+  struct stat st;
+  EXPECT_OK(stat("/sys/devices/system/cpu/cpu0", &st));
+}
+
+TEST(Proc, CpuinfoListsEachOnlineCpu) {
+  std::string c = Slurp("/proc/cpuinfo");
+  long n = 0;
+  for (size_t p = 0; (p = c.find("processor\t:", p)) != std::string::npos; p++) n++;
+  EXPECT_EQ(n, sysconf(_SC_NPROCESSORS_ONLN));
+}
+
 }  // namespace

@@ -8,6 +8,9 @@
 #include <stddef.h>
 #include <sys/prctl.h>
 
+#include <atomic>
+#include <thread>
+
 #include "test_util.h"
 
 namespace {
@@ -179,6 +182,189 @@ TEST(Seccomp, GetSeccompReportsMode) {
   EXPECT_CHILD_OK([] {
     CHILD_CHECK(Install(FilterFor(SYS_getppid, SECCOMP_RET_ALLOW)) == 0);
     CHILD_CHECK(prctl(PR_GET_SECCOMP) == 2);
+    return 0;
+  });
+}
+
+volatile sig_atomic_t g_trap_errno = -1;
+volatile sig_atomic_t g_trap_arch_ok = 0;
+volatile sig_atomic_t g_trap_addr_ok = 0;
+
+TEST(Seccomp, RetTrapSiginfoFieldsAndReturnValue) {
+  EXPECT_CHILD_OK([] {
+    struct sigaction sa = {};
+    sa.sa_sigaction = [](int, siginfo_t* si, void*) {
+      g_trap_errno = si->si_errno;
+      g_trap_arch_ok = si->si_arch == AUDIT_ARCH_X86_64;
+      g_trap_addr_ok = si->si_call_addr != nullptr;
+    };
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGSYS, &sa, nullptr);
+    CHILD_CHECK(Install(FilterFor(SYS_getppid, SECCOMP_RET_TRAP | 42)) == 0);
+    // The syscall is not run; rax holds its number again (the kernel
+    // rolls it back), which is what syscall() returns after the handler.
+    long r = syscall(SYS_getppid);
+    CHILD_CHECK(r == SYS_getppid);
+    CHILD_CHECK(g_trap_errno == 42);
+    CHILD_CHECK(g_trap_arch_ok == 1);
+    CHILD_CHECK(g_trap_addr_ok == 1);
+    return 0;
+  });
+}
+
+TEST(Seccomp, RetTraceWithoutTracerIsENOSYS) {
+  EXPECT_CHILD_OK([] {
+    CHILD_CHECK(Install(FilterFor(SYS_getppid, SECCOMP_RET_TRACE | 5)) == 0);
+    CHILD_CHECK(syscall(SYS_getppid) == -1 && errno == ENOSYS);
+    return 0;
+  });
+}
+
+TEST(Seccomp, RetErrnoIsCappedAtMaxErrno) {
+  EXPECT_CHILD_OK([] {
+    CHILD_CHECK(Install(FilterFor(SYS_getppid, SECCOMP_RET_ERRNO | 5000)) == 0);
+    CHILD_CHECK(syscall(SYS_getppid) == -1 && errno == 4095);
+    return 0;
+  });
+}
+
+TEST(Seccomp, RetLogAndFlagLogAllow) {
+  EXPECT_CHILD_OK([] {
+    CHILD_CHECK(Install(FilterFor(SYS_getppid, SECCOMP_RET_LOG), SECCOMP_FILTER_FLAG_LOG) == 0);
+    CHILD_CHECK(syscall(SYS_getppid) == getppid());
+    return 0;
+  });
+}
+
+TEST(Seccomp, RetKillThreadSparesOtherThreads) {
+  EXPECT_CHILD_OK([] {
+    CHILD_CHECK(Install(FilterFor(SYS_getppid, SECCOMP_RET_KILL_THREAD)) == 0);
+    std::atomic<int> after{0};
+    std::thread t([&] {
+      syscall(SYS_getppid);
+      after = 1;  // never reached
+    });
+    t.join();
+    CHILD_CHECK(after == 0);
+    return 0;
+  });
+}
+
+TEST(Seccomp, RetKillThreadOfLastThreadKillsProcess) {
+  int st = RunInChild([] {
+    if (Install(FilterFor(SYS_getppid, SECCOMP_RET_KILL_THREAD)) != 0) return 2;
+    syscall(SYS_getppid);
+    return 0;
+  });
+  EXPECT_TRUE(KilledBy(st, SIGSYS));
+}
+
+TEST(Seccomp, TsyncAppliesToEveryThread) {
+  EXPECT_CHILD_OK([] {
+    std::atomic<int> phase{0};
+    std::atomic<int> result{0};
+    std::thread t([&] {
+      while (phase.load() == 0) {
+      }
+      result = syscall(SYS_getppid) == -1 && errno == EPERM ? 1 : 2;
+    });
+    int r = Install(FilterFor(SYS_getppid, SECCOMP_RET_ERRNO | EPERM), SECCOMP_FILTER_FLAG_TSYNC);
+    phase = 1;
+    t.join();
+    CHILD_CHECK(r == 0);
+    CHILD_CHECK(result == 1);
+    return 0;
+  });
+}
+
+TEST(Seccomp, TsyncFailsOnThreadWithOtherFilters) {
+  EXPECT_CHILD_OK([] {
+    CHILD_CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
+    std::atomic<int> phase{0};
+    std::atomic<long> tid{0};
+    std::thread t([&] {
+      Install(FilterFor(SYS_getppid, SECCOMP_RET_ERRNO | EPERM));
+      tid = syscall(SYS_gettid);
+      phase = 1;
+      while (phase.load() == 1) {
+      }
+    });
+    while (phase.load() == 0) {
+    }
+    long r = Install(FilterFor(SYS_getpid, SECCOMP_RET_ERRNO | EPERM), SECCOMP_FILTER_FLAG_TSYNC);
+    int e = errno;
+    phase = 2;
+    t.join();
+    CHILD_CHECK(r == tid);
+    // Nothing was installed on this thread either.
+    CHILD_CHECK(getpid() > 0);
+    // With TSYNC_ESRCH the failure is an error instead.
+    std::thread t2([&] {
+      Install(FilterFor(SYS_getppid, SECCOMP_RET_ERRNO | EPERM));
+      phase = 3;
+      while (phase.load() == 3) {
+      }
+    });
+    while (phase.load() != 3) {
+    }
+    r = Install(FilterFor(SYS_getpid, SECCOMP_RET_ERRNO | EPERM),
+                SECCOMP_FILTER_FLAG_TSYNC | SECCOMP_FILTER_FLAG_TSYNC_ESRCH);
+    e = errno;
+    phase = 4;
+    t2.join();
+    CHILD_CHECK(r == -1 && e == ESRCH);
+    return 0;
+  });
+}
+
+TEST(Seccomp, GetNotifSizes) {
+  struct seccomp_notif_sizes sizes = {};
+  ASSERT_OK(Seccomp(SECCOMP_GET_NOTIF_SIZES, 0, &sizes));
+  EXPECT_EQ(sizes.seccomp_notif, sizeof(struct seccomp_notif));
+  EXPECT_EQ(sizes.seccomp_notif_resp, sizeof(struct seccomp_notif_resp));
+  EXPECT_EQ(sizes.seccomp_data, sizeof(struct seccomp_data));
+  EXPECT_ERRNO(EINVAL, Seccomp(SECCOMP_GET_NOTIF_SIZES, 1, &sizes));
+}
+
+TEST(Seccomp, GetActionAvailKnowsEveryAction) {
+  for (uint32_t a : {SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_TRAP,
+                     SECCOMP_RET_ERRNO, SECCOMP_RET_TRACE, SECCOMP_RET_LOG, SECCOMP_RET_ALLOW}) {
+    EXPECT_OK(Seccomp(SECCOMP_GET_ACTION_AVAIL, 0, &a));
+  }
+  uint32_t a = SECCOMP_RET_ALLOW;
+  EXPECT_ERRNO(EINVAL, Seccomp(SECCOMP_GET_ACTION_AVAIL, 1, &a));
+  EXPECT_ERRNO(EFAULT, Seccomp(SECCOMP_GET_ACTION_AVAIL, 0, kBadPtr));
+}
+
+TEST(Seccomp, StrictModeViaSeccompAndNoFilterAfter) {
+  int st = RunInChild([] {
+    if (Seccomp(SECCOMP_SET_MODE_STRICT, 1, nullptr) != -1 || errno != EINVAL) return 3;
+    if (Seccomp(SECCOMP_SET_MODE_STRICT, 0, nullptr) != 0) return 2;
+    syscall(SYS_exit, 0);
+    return 4;
+  });
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+  EXPECT_CHILD_OK([] {
+    CHILD_CHECK(Install(FilterFor(SYS_getppid, SECCOMP_RET_ALLOW)) == 0);
+    // A task with filters cannot switch to strict mode.
+    CHILD_CHECK(prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT) == -1 && errno == EINVAL);
+    CHILD_CHECK(prctl(PR_SET_SECCOMP, 42) == -1 && errno == EINVAL);
+    return 0;
+  });
+}
+
+TEST(Seccomp, FiltersKeptAcrossExecve) {
+  EXPECT_CHILD_OK([] {
+    CHILD_CHECK(Install(FilterFor(SYS_getppid, SECCOMP_RET_KILL_PROCESS)) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+      // The shell's own startup does not call getppid; $PPID does.
+      execl("/bin/sh", "sh", "-c", "echo $PPID > /dev/null", (char*)nullptr);
+      _exit(127);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    CHILD_CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS);
     return 0;
   });
 }

@@ -1,8 +1,14 @@
 // AF_INET and AF_INET6 sockets on loopback (ip(7), ipv6(7), tcp(7),
 // udp(7)): bind to port 0, listen/connect/accept, data transfer, shutdown,
-// socket options, errors.
+// socket options, errors; dual-stack listeners, ping sockets (icmp(7)),
+// interface ioctls (netdevice(7)), getifaddrs(3) and NETLINK_ROUTE dumps.
 #include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/ip_icmp.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/ioctl.h>
@@ -413,6 +419,140 @@ TEST(Inet, BindNonLocalAddressIsEADDRNOTAVAIL) {
   a.sin_family = AF_INET;
   inet_pton(AF_INET, "192.0.2.1", &a.sin_addr);  // TEST-NET-1, never local
   EXPECT_ERRNO(EADDRNOTAVAIL, bind(s.get(), (sockaddr*)&a, sizeof(a)));
+}
+
+TEST(Inet6, DualStackListenerAcceptsV4) {
+  Fd s(socket(AF_INET6, SOCK_STREAM, 0));
+  int zero = 0;
+  ASSERT_OK(setsockopt(s.get(), IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)));
+  sockaddr_in6 any = {};
+  any.sin6_family = AF_INET6;
+  any.sin6_addr = in6addr_any;
+  ASSERT_OK(bind(s.get(), (sockaddr*)&any, sizeof(any)));
+  socklen_t len = sizeof(any);
+  ASSERT_OK(getsockname(s.get(), (sockaddr*)&any, &len));
+  ASSERT_OK(listen(s.get(), 4));
+  Fd c(socket(AF_INET, SOCK_STREAM, 0));
+  sockaddr_in to = {};
+  to.sin_family = AF_INET;
+  to.sin_port = any.sin6_port;
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_OK(connect(c.get(), (sockaddr*)&to, sizeof(to)));
+  sockaddr_in6 peer = {};
+  len = sizeof(peer);
+  Fd a(accept(s.get(), (sockaddr*)&peer, &len));
+  ASSERT_TRUE(a.valid()) << strerror(errno);
+  EXPECT_EQ(peer.sin6_family, AF_INET6);
+  EXPECT_TRUE(IN6_IS_ADDR_V4MAPPED(&peer.sin6_addr));
+  EXPECT_EQ(peer.sin6_addr.s6_addr[15], 1);
+}
+
+TEST(Inet, PingSocketEchoesOnLoopback) {
+  Fd s(socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP));
+  if (!s.valid() && (errno == EACCES || errno == EPERM || errno == EPROTONOSUPPORT)) {
+    GTEST_SKIP() << "ping sockets are not allowed here (net.ipv4.ping_group_range)";
+  }
+  ASSERT_TRUE(s.valid()) << strerror(errno);
+  unsigned char req[12] = {ICMP_ECHO, 0, 0, 0, 0, 0, 0, 9, 'p', 'i', 'n', 'g'};
+  sockaddr_in to = {};
+  to.sin_family = AF_INET;
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_RET(12, sendto(s.get(), req, sizeof(req), 0, (sockaddr*)&to, sizeof(to)));
+  struct pollfd pfd = {s.get(), POLLIN, 0};
+  ASSERT_RET(1, poll(&pfd, 1, 10000));
+  unsigned char reply[64];
+  ASSERT_RET(12, recv(s.get(), reply, sizeof(reply), 0));
+  EXPECT_EQ(reply[0], ICMP_ECHOREPLY);
+  EXPECT_EQ(reply[7], 9);
+  EXPECT_EQ(0, memcmp(reply + 8, "ping", 4));
+  unsigned char notecho[8] = {ICMP_TIMESTAMP, 0};
+  EXPECT_ERRNO(EINVAL, sendto(s.get(), notecho, sizeof(notecho), 0, (sockaddr*)&to, sizeof(to)));
+}
+
+TEST(Inet, LoopbackInterfaceIoctls) {
+  Fd s(socket(AF_INET, SOCK_DGRAM, 0));
+  ifreq ifr = {};
+  strcpy(ifr.ifr_name, "lo");
+  ASSERT_OK(ioctl(s.get(), SIOCGIFINDEX, &ifr));
+  int index = ifr.ifr_ifindex;
+  EXPECT_GT(index, 0);
+  memset(&ifr, 0, sizeof(ifr));
+  ifr.ifr_ifindex = index;
+  ASSERT_OK(ioctl(s.get(), SIOCGIFNAME, &ifr));
+  EXPECT_STREQ(ifr.ifr_name, "lo");
+  ASSERT_OK(ioctl(s.get(), SIOCGIFFLAGS, &ifr));
+  EXPECT_EQ(ifr.ifr_flags & (IFF_UP | IFF_LOOPBACK), IFF_UP | IFF_LOOPBACK);
+  ASSERT_OK(ioctl(s.get(), SIOCGIFADDR, &ifr));
+  EXPECT_EQ(reinterpret_cast<sockaddr_in*>(&ifr.ifr_addr)->sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+  strcpy(ifr.ifr_name, "nosuchif0");
+  EXPECT_ERRNO(ENODEV, ioctl(s.get(), SIOCGIFINDEX, &ifr));
+}
+
+TEST(Inet, GetifaddrsListsLoopback) {
+  ifaddrs* ifa = nullptr;
+  ASSERT_OK(getifaddrs(&ifa));
+  bool found = false;
+  for (ifaddrs* i = ifa; i != nullptr; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET) continue;
+    auto* a = reinterpret_cast<sockaddr_in*>(i->ifa_addr);
+    if (a->sin_addr.s_addr == htonl(INADDR_LOOPBACK)) {
+      found = true;
+      EXPECT_STREQ(i->ifa_name, "lo");
+      EXPECT_TRUE(i->ifa_flags & IFF_LOOPBACK);
+    }
+  }
+  freeifaddrs(ifa);
+  EXPECT_TRUE(found);
+}
+
+TEST(Netlink, RouteLinkDumpEndsWithDone) {
+  Fd s(socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE));
+  ASSERT_TRUE(s.valid()) << strerror(errno);
+  struct {
+    nlmsghdr h;
+    ifinfomsg i;
+  } req = {};
+  req.h.nlmsg_len = sizeof(req);
+  req.h.nlmsg_type = RTM_GETLINK;
+  req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  req.h.nlmsg_seq = 42;
+  ASSERT_RET((ssize_t)sizeof(req), send(s.get(), &req, sizeof(req), 0));
+  sockaddr_nl self = {};
+  socklen_t len = sizeof(self);
+  ASSERT_OK(getsockname(s.get(), (sockaddr*)&self, &len));
+  EXPECT_NE(self.nl_pid, 0u);
+  bool done = false, saw_lo = false;
+  alignas(nlmsghdr) char buf[32768];
+  while (!done) {
+    ssize_t n = recv(s.get(), buf, sizeof(buf), 0);
+    ASSERT_GT(n, 0) << strerror(errno);
+    for (nlmsghdr* h = (nlmsghdr*)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+      EXPECT_EQ(h->nlmsg_seq, 42u);
+      EXPECT_EQ(h->nlmsg_pid, self.nl_pid);
+      if (h->nlmsg_type == NLMSG_DONE) {
+        done = true;
+        break;
+      }
+      ASSERT_EQ(h->nlmsg_type, RTM_NEWLINK);
+      auto* ifi = (ifinfomsg*)NLMSG_DATA(h);
+      int alen = IFLA_PAYLOAD(h);
+      for (rtattr* a = IFLA_RTA(ifi); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+        if (a->rta_type == IFLA_IFNAME && strcmp((char*)RTA_DATA(a), "lo") == 0) saw_lo = true;
+      }
+    }
+  }
+  EXPECT_TRUE(saw_lo);
+  // A request the kernel does not serve gets an error acknowledgement.
+  req.h.nlmsg_type = RTM_NEWLINK;
+  req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+  req.h.nlmsg_seq = 43;
+  req.i.ifi_index = 0x7fffffff;
+  ASSERT_RET((ssize_t)sizeof(req), send(s.get(), &req, sizeof(req), 0));
+  ssize_t n = recv(s.get(), buf, sizeof(buf), 0);
+  ASSERT_GE(n, (ssize_t)(sizeof(nlmsghdr) + sizeof(nlmsgerr)));
+  auto* h = (nlmsghdr*)buf;
+  ASSERT_EQ(h->nlmsg_type, NLMSG_ERROR);
+  EXPECT_LT(((nlmsgerr*)NLMSG_DATA(h))->error, 0);
 }
 
 }  // namespace

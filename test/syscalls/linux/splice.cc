@@ -137,6 +137,17 @@ TEST(Tee, EmptyNonblockIsEAGAIN) {
   EXPECT_ERRNO(EAGAIN, tee(a.r.get(), b.w.get(), 1, SPLICE_F_NONBLOCK));
 }
 
+TEST(Splice, PipeToPipeMovesData) {
+  Pipe a, b;
+  ASSERT_RET(6, write(a.w.get(), "abcdef", 6));
+  EXPECT_RET(4, splice(a.r.get(), nullptr, b.w.get(), nullptr, 4, 0));
+  char buf[8];
+  EXPECT_RET(4, read(b.r.get(), buf, sizeof(buf)));
+  EXPECT_EQ(std::string(buf, 4), "abcd");
+  EXPECT_RET(2, read(a.r.get(), buf, sizeof(buf)));
+  EXPECT_EQ(std::string(buf, 2), "ef");
+}
+
 TEST(Vmsplice, UserMemoryIntoPipe) {
   Pipe p;
   char msg[] = "vmsplice!";

@@ -1,6 +1,8 @@
 // Package dev owns /dev: a tmpfs populated with the standard device nodes
 // and the drivers of the memory devices behind them (null(4), zero(4),
-// full(4), random(4)/urandom(4)), plus the usual symlinks (fd, stdin …).
+// full(4), random(4)/urandom(4)), the /dev/tty node, the pts and shm mount
+// points, and the usual symlinks (fd, stdin …, ptmx), as runc's default
+// devices (OCI runtime spec, "Default Devices") and Docker's /dev/shm.
 package dev
 
 import (
@@ -20,6 +22,15 @@ const Name = "devtmpfs"
 
 // memDevMajor is the major number of the memory devices (MEM_MAJOR).
 const memDevMajor = 1
+
+// ttyMajor and ttyMinor are /dev/tty's number (TTYAUX_MAJOR, 0): the
+// caller's controlling terminal. Its driver belongs to the kernel, which
+// knows controlling terminals; until one is registered, opening it fails
+// with ENXIO, which is what Linux answers a process without one.
+const (
+	ttyMajor = 5
+	ttyMinor = 0
+)
 
 // Minor numbers of the memory devices (Documentation/admin-guide/devices).
 const (
@@ -56,17 +67,19 @@ func (FilesystemType) Name() string { return Name }
 // node is one entry /dev starts with.
 type node struct {
 	name   string
+	major  uint32
 	mode   uint32
 	minor  uint32
 	target string
 }
 
 var nodes = []node{
-	{name: "null", mode: unix.S_IFCHR | 0o666, minor: nullMinor},
-	{name: "zero", mode: unix.S_IFCHR | 0o666, minor: zeroMinor},
-	{name: "full", mode: unix.S_IFCHR | 0o666, minor: fullMinor},
-	{name: "random", mode: unix.S_IFCHR | 0o666, minor: randomMinor},
-	{name: "urandom", mode: unix.S_IFCHR | 0o666, minor: urandomMinor},
+	{name: "null", mode: unix.S_IFCHR | 0o666, major: memDevMajor, minor: nullMinor},
+	{name: "zero", mode: unix.S_IFCHR | 0o666, major: memDevMajor, minor: zeroMinor},
+	{name: "full", mode: unix.S_IFCHR | 0o666, major: memDevMajor, minor: fullMinor},
+	{name: "random", mode: unix.S_IFCHR | 0o666, major: memDevMajor, minor: randomMinor},
+	{name: "urandom", mode: unix.S_IFCHR | 0o666, major: memDevMajor, minor: urandomMinor},
+	{name: "tty", mode: unix.S_IFCHR | 0o666, major: ttyMajor, minor: ttyMinor},
 	{name: "pts", mode: unix.S_IFDIR | 0o755},
 	{name: "shm", mode: unix.S_IFDIR | 0o1777},
 	{name: "fd", mode: unix.S_IFLNK, target: "/proc/self/fd"},
@@ -104,7 +117,7 @@ func (FilesystemType) GetFilesystem(ctx context.Context, v *vfs.VirtualFilesyste
 		case unix.S_IFLNK:
 			err = v.SymlinkAt(ctx, rootCreds, pop, n.target)
 		default:
-			err = v.MknodAt(ctx, rootCreds, pop, &vfs.MknodOptions{Mode: n.mode, DevMajor: memDevMajor, DevMinor: n.minor})
+			err = v.MknodAt(ctx, rootCreds, pop, &vfs.MknodOptions{Mode: n.mode, DevMajor: n.major, DevMinor: n.minor})
 		}
 		if err != nil {
 			fs.DecRef(ctx)

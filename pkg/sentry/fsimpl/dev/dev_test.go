@@ -94,3 +94,37 @@ func TestMemoryDevices(t *testing.T) {
 		t.Errorf("user creates in /dev: %v", err)
 	}
 }
+
+// TestDefaultNodes checks /dev against the OCI runtime spec's default
+// devices and the links every container has; /dev/tty without a
+// controlling terminal (no driver registered) opens with ENXIO, as on
+// Linux.
+func TestDefaultNodes(t *testing.T) {
+	ctx, v, root := setup(t)
+	u := auth.NewUser(1000, 1000, nil)
+	for _, c := range []struct {
+		name         string
+		major, minor uint32
+	}{{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}} {
+		st, err := v.StatAt(ctx, u, vfstest.NoFollow(vfstest.Pop(root, "/dev/"+c.name)), &vfs.StatOptions{})
+		if err != nil || st.Mode != unix.S_IFCHR|0o666 || st.Rdev_major != c.major || st.Rdev_minor != c.minor {
+			t.Errorf("/dev/%s: mode %o, %d:%d, %v; want a 0666 character device %d:%d", c.name, st.Mode, st.Rdev_major, st.Rdev_minor, err, c.major, c.minor)
+		}
+	}
+	for name, want := range map[string]string{
+		"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
+		"stderr": "/proc/self/fd/2", "ptmx": "pts/ptmx",
+	} {
+		if got, err := v.ReadlinkAt(ctx, u, vfstest.Pop(root, "/dev/"+name)); got != want || err != nil {
+			t.Errorf("/dev/%s -> %q, %v; want %q", name, got, err, want)
+		}
+	}
+	for _, dir := range []string{"pts", "shm"} {
+		if st, err := v.StatAt(ctx, u, vfstest.Pop(root, "/dev/"+dir), &vfs.StatOptions{}); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			t.Errorf("/dev/%s: mode %o, %v; want a directory", dir, st.Mode, err)
+		}
+	}
+	if _, err := v.OpenAt(ctx, u, vfstest.Pop(root, "/dev/tty"), &vfs.OpenOptions{Flags: unix.O_RDWR}); !errors.Is(err, unix.ENXIO) {
+		t.Errorf("open /dev/tty without a controlling terminal = %v, want ENXIO", err)
+	}
+}

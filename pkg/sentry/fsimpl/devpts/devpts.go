@@ -39,6 +39,14 @@ type Options struct {
 	Hooks Hooks
 }
 
+// vfsHooks holds, per VirtualFilesystem, the hooks of devpts mounts made
+// without Options (the spec's /dev/pts, a mount(2) from the sandbox).
+var vfsHooks sync.Map // *vfs.VirtualFilesystem -> Hooks
+
+// SetDefaultHooks gives h to the devpts mounts of v that name no hooks;
+// the kernel of v calls it when it is made.
+func SetDefaultHooks(v *vfs.VirtualFilesystem, h Hooks) { vfsHooks.Store(v, h) }
+
 // FilesystemType implements vfs.FilesystemType. Every mount is a new
 // instance with its own numbering (newinstance).
 type FilesystemType struct{}
@@ -63,6 +71,11 @@ func (FilesystemType) GetFilesystem(ctx context.Context, v *vfs.VirtualFilesyste
 	fs := &filesystem{ptys: make(map[uint32]*Terminal)}
 	if o, ok := opts.InternalData.(*Options); ok && o != nil {
 		fs.hooks = o.Hooks
+	}
+	if fs.hooks == nil {
+		if h, ok := vfsHooks.Load(v); ok {
+			fs.hooks = h.(Hooks)
+		}
 	}
 	now := time.Now()
 	fs.born = unix.StatxTimestamp{Sec: now.Unix(), Nsec: uint32(now.Nanosecond())}
@@ -233,18 +246,26 @@ func (r *replicaInode) Stat(context.Context, uint32) (vfs.Statx, error) {
 }
 
 // Open implements vfs.Inode: EIO while the master keeps the pty locked.
-func (r *replicaInode) Open(context.Context, vfs.VirtualDentry, uint32) (vfs.FileDescriptionImpl, error) {
+// Without O_NOCTTY a session leader may acquire it as its controlling
+// terminal (SessionHooks.Opened).
+func (r *replicaInode) Open(ctx context.Context, _ vfs.VirtualDentry, flags uint32) (vfs.FileDescriptionImpl, error) {
 	t := r.fs.lookup(r.index)
 	if t == nil {
 		return nil, unix.ENOENT
 	}
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.locked || !t.masterOpen {
+		t.mu.Unlock()
 		return nil, unix.EIO
 	}
 	t.replicaOpens++
 	t.hadReplica = true
+	t.mu.Unlock()
+	if flags&unix.O_NOCTTY == 0 {
+		if sh := t.sessionHooks(); sh != nil {
+			sh.Opened(ctx, t)
+		}
+	}
 	return &end{t: t}, nil
 }
 
@@ -273,3 +294,17 @@ const (
 	PtmxMajor = ptmxMajor
 	PtmxMinor = ptmxMinor
 )
+
+// OpenReplica opens t's replica end for whoever opens a name for it other
+// than /dev/pts/N (the kernel's /dev/tty, the caller's controlling
+// terminal): EIO once the master is gone, as for the replica itself.
+func OpenReplica(t *Terminal) (vfs.FileDescriptionImpl, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.masterOpen {
+		return nil, unix.EIO
+	}
+	t.replicaOpens++
+	t.hadReplica = true
+	return &end{t: t}, nil
+}

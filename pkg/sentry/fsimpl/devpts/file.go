@@ -53,6 +53,13 @@ func (e *end) Release(context.Context) {
 // Read implements vfs.FileDescriptionImpl.
 func (e *end) Read(ctx context.Context, _ *vfs.FileDescription, dst usermem.IOSequence, _ vfs.ReadOptions) (int64, error) {
 	t := e.t
+	if !e.master {
+		if sh := t.sessionHooks(); sh != nil {
+			if err := sh.CheckAccess(ctx, t, true); err != nil {
+				return 0, err
+			}
+		}
+	}
 	if dst.NumBytes() == 0 {
 		return 0, nil
 	}
@@ -95,6 +102,13 @@ func (e *end) Read(ctx context.Context, _ *vfs.FileDescription, dst usermem.IOSe
 // Write implements vfs.FileDescriptionImpl.
 func (e *end) Write(ctx context.Context, _ *vfs.FileDescription, src usermem.IOSequence, _ vfs.WriteOptions) (int64, error) {
 	t := e.t
+	if !e.master && t.lflagLocked(unix.TOSTOP) {
+		if sh := t.sessionHooks(); sh != nil {
+			if err := sh.CheckAccess(ctx, t, false); err != nil {
+				return 0, err
+			}
+		}
+	}
 	b := make([]byte, min(src.NumBytes(), bufSize))
 	n, err := src.CopyIn(ctx, b)
 	if n == 0 {
@@ -272,6 +286,22 @@ func (e *end) Ioctl(ctx context.Context, _ *vfs.FileDescription, io usermem.IO, 
 		}
 		t.mu.Unlock()
 		return 0, copyOutU32(ctx, io, addr, uint32(n))
+	case unix.TIOCSCTTY, unix.TIOCNOTTY, unix.TIOCGSID:
+		sh := t.sessionHooks()
+		if sh == nil {
+			return 0, unix.ENOTTY
+		}
+		switch cmd {
+		case unix.TIOCSCTTY:
+			return 0, sh.SetControlling(ctx, t, args[2] == 1)
+		case unix.TIOCNOTTY:
+			return 0, sh.ReleaseControlling(ctx, t)
+		}
+		sid, err := sh.Session(ctx, t)
+		if err != nil {
+			return 0, err
+		}
+		return 0, copyOutU32(ctx, io, addr, uint32(sid))
 	case unix.TIOCGPGRP:
 		t.mu.Lock()
 		h, pg := t.hooks, t.fgPGID

@@ -20,6 +20,35 @@ type Hooks interface {
 	SetForeground(ctx context.Context, t *Terminal, pgid int32) error
 }
 
+// SessionHooks are what Hooks also implement to give terminals to
+// sessions (controlling terminals): the kernel owns sessions, devpts only
+// forwards the requests.
+type SessionHooks interface {
+	// Opened is told that the caller opened t without O_NOCTTY: a
+	// session leader without a controlling terminal acquires it.
+	Opened(ctx context.Context, t *Terminal)
+	// SetControlling implements TIOCSCTTY (steal: its argument was 1).
+	SetControlling(ctx context.Context, t *Terminal, steal bool) error
+	// ReleaseControlling implements TIOCNOTTY.
+	ReleaseControlling(ctx context.Context, t *Terminal) error
+	// Session implements TIOCGSID.
+	Session(ctx context.Context, t *Terminal) (int32, error)
+	// CheckAccess is asked before a replica read (read true) or write
+	// by the caller: a background process group of t's session gets
+	// SIGTTIN or SIGTTOU and an error to return (ERESTARTSYS, or EIO
+	// when the signal cannot stop it); nil lets the access proceed.
+	CheckAccess(ctx context.Context, t *Terminal, read bool) error
+}
+
+// sessionHooks returns t's hooks as SessionHooks, or nil.
+func (t *Terminal) sessionHooks() SessionHooks {
+	t.mu.Lock()
+	h := t.hooks
+	t.mu.Unlock()
+	sh, _ := h.(SessionHooks)
+	return sh
+}
+
 // bufSize bounds each direction's buffer (N_TTY_BUF_SIZE).
 const bufSize = 4096
 
@@ -88,6 +117,13 @@ func newTerminal(fs *filesystem, index uint32, hooks Hooks) *Terminal {
 }
 
 func (t *Terminal) lflag(f uint32) bool { return t.termios.Lflag&f != 0 }
+
+// lflagLocked is lflag taking t.mu.
+func (t *Terminal) lflagLocked(f uint32) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.lflag(f)
+}
 func (t *Terminal) iflag(f uint32) bool { return t.termios.Iflag&f != 0 }
 
 // outputLocked appends b to the master's buffer with output processing

@@ -79,7 +79,12 @@ func (f *File) Write(ctx context.Context, _ *vfs.FileDescription, src usermem.IO
 	if _, err := src.CopyIn(ctx, b[:]); err != nil {
 		return 0, err
 	}
-	return 8, f.Signal(binary.LittleEndian.Uint64(b[:]))
+	if err := f.Signal(binary.LittleEndian.Uint64(b[:])); err != nil {
+		// Nothing was written: a caller that trusts the count must not
+		// see 8 (the syscall layer would report success on EAGAIN).
+		return 0, err
+	}
+	return 8, nil
 }
 
 // Signal adds v to the counter, as a write does: EINVAL for 2^64-1, EAGAIN

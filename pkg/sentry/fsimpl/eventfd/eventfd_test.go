@@ -75,8 +75,8 @@ func TestCounter(t *testing.T) {
 	if fd.Readiness(waiter.WritableEvents) != 0 {
 		t.Errorf("full counter writable")
 	}
-	if _, err := vfstest.Write(ctx, fd, u64(1)); !errors.Is(err, unix.EAGAIN) {
-		t.Errorf("overflowing write: %v", err)
+	if n, err := vfstest.Write(ctx, fd, u64(1)); !errors.Is(err, unix.EAGAIN) || n != 0 {
+		t.Errorf("overflowing write: %d, %v; want 0, EAGAIN", n, err)
 	}
 	if _, err := vfstest.Write(ctx, fd, u64(0)); err != nil {
 		t.Errorf("write of 0 on a full counter: %v", err)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"carapace.dev/carapace/pkg/sentry/fsimpl/gofer"
 	"carapace.dev/carapace/pkg/sentry/vfs"
 	"carapace.dev/carapace/pkg/sentry/vfs/vfstest"
 	"golang.org/x/sys/unix"
@@ -174,4 +175,27 @@ func BenchmarkReaddir10000(b *testing.B) {
 			unix.Close(fd)
 		}
 	})
+}
+
+// BenchmarkStatRevalidation is the cost of the shared cache policy's
+// per-component revalidation against the exclusive policy's trust, for a
+// stat of a cached four-component path.
+func BenchmarkStatRevalidation(b *testing.B) {
+	for _, c := range []struct {
+		name   string
+		policy gofer.CachePolicy
+	}{{"exclusive", gofer.CacheExclusive}, {"shared", gofer.CacheShared}} {
+		b.Run(c.name, func(b *testing.B) {
+			e := newEnv(b, envOpts{cache: c.policy})
+			e.must(os.MkdirAll(e.hostPath("a/b/c"), 0o755))
+			e.must(os.WriteFile(e.hostPath("a/b/c/f"), []byte("x"), 0o644))
+			pop := e.pop("/a/b/c/f")
+			opts := &vfs.StatOptions{Mask: unix.STATX_BASIC_STATS}
+			for b.Loop() {
+				if _, err := e.v.StatAt(e.ctx, e.creds, pop, opts); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

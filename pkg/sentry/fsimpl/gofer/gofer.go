@@ -9,8 +9,18 @@
 // Caching. Dentries are cached by the vfs. In "exclusive" mode (the
 // default: the sandbox owns the tree) attributes are trusted until this
 // filesystem changes the file itself, and failed lookups are remembered
-// (negative entries). In "shared" mode every stat refetches attributes and
-// nothing negative is remembered, so host-side changes are seen.
+// (negative entries). In "shared" mode every stat refetches attributes,
+// nothing negative is remembered, and every cached name a path walk uses
+// is revalidated with one Twalk (vfs.Revalidator), so host-side changes,
+// including files replaced or removed by name, are seen. Either way the
+// vfs keeps at most InternalData.DentryCacheLimit unused names cached
+// (vfs.DentryCacheLimiter): forgotten names cost a walk again, and their
+// fids are clunked, so a long walk of the tree holds a bounded number of
+// the Gofer's host descriptors.
+//
+// Renames are one Trenameat (vfs.Renamer): the Gofer's renameat(2)
+// replaces a target atomically. removexattr(2) uses the XattrRemove
+// extension of Txattrcreate (see pkg/p9).
 //
 // Coherence of read/write and mmap: the page cache holds only pages that a
 // mapping has touched. Clean cached pages equal the host file (write(2)
@@ -68,6 +78,9 @@ type InternalData struct {
 	// Cache is the revalidation policy; mount data "cache=shared" or
 	// "cache=exclusive" overrides it.
 	Cache CachePolicy
+	// DentryCacheLimit bounds the unused names kept cached: 0 means
+	// vfs.DefaultDentryCacheLimit, a negative value no bound.
+	DentryCacheLimit int
 }
 
 // FilesystemType implements vfs.FilesystemType.
@@ -86,12 +99,8 @@ type filesystem struct {
 	ownsClient bool
 	mf         *pgalloc.MemoryFile
 	shared     bool
-
-	// renameChild, renameFrom and renameName record the departing half of
-	// a rename: the vfs calls Unlink then Link, 9P renames in one request.
-	// Guarded by the vfs tree lock, held for writing across both calls.
-	renameChild, renameFrom *inode
-	renameName              string
+	// dcacheLimit is the vfs.DentryCacheLimiter answer.
+	dcacheLimit int
 
 	// liveMu guards live, every inode not yet released, so that Release
 	// can close their fids and handles: the vfs never drops the cached
@@ -139,6 +148,12 @@ func (FilesystemType) GetFilesystem(ctx context.Context, v *vfs.VirtualFilesyste
 		}
 	}
 	fs := &filesystem{client: id.Client, mf: id.MemoryFile, shared: policy == CacheShared, live: make(map[*inode]struct{}), byIno: make(map[uint64]*inode)}
+	switch {
+	case id.DentryCacheLimit == 0:
+		fs.dcacheLimit = vfs.DefaultDentryCacheLimit
+	case id.DentryCacheLimit > 0:
+		fs.dcacheLimit = id.DentryCacheLimit
+	}
 	if fs.client == nil {
 		if id.Socket == nil {
 			return nil, nil, fmt.Errorf("gofer: neither client nor socket given: %w", unix.EINVAL)
@@ -154,6 +169,9 @@ func (FilesystemType) GetFilesystem(ctx context.Context, v *vfs.VirtualFilesyste
 			fs.client.Close()
 		}
 		return nil, nil, err
+	}
+	if fs.mf == nil {
+		fs.mf = v.MemoryFile()
 	}
 	if fs.mf == nil {
 		mf, err := sharedMemoryFile()

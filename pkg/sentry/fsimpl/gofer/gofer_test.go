@@ -45,6 +45,8 @@ type envOpts struct {
 	cache    gofer.CachePolicy
 	// noDonate serves without donating host descriptors (9P-only I/O).
 	noDonate bool
+	// dcacheLimit is InternalData.DentryCacheLimit.
+	dcacheLimit int
 }
 
 // serve starts fsgofer on hostPath and returns a connected client; the
@@ -92,7 +94,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	}
 	creds := auth.NewRoot()
 	ns, err := v.NewMountNamespace(ctx, creds, "", gofer.Name, &vfs.MountOptions{GetFilesystemOptions: vfs.GetFilesystemOptions{
-		InternalData: &gofer.InternalData{Client: c, MemoryFile: mf, Cache: o.cache},
+		InternalData: &gofer.InternalData{Client: c, MemoryFile: mf, Cache: o.cache, DentryCacheLimit: o.dcacheLimit},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -453,6 +455,17 @@ func TestXattrsAndStatFS(t *testing.T) {
 	}
 	if _, err := e.v.GetXattrAt(e.ctx, e.creds, e.pop("/f"), "user.none"); err != unix.ENODATA {
 		t.Fatalf("missing xattr: %v", err)
+	}
+	e.must(e.v.SetXattrAt(e.ctx, e.creds, e.pop("/f"), "user.empty", "", 0))
+	e.must(e.v.RemoveXattrAt(e.ctx, e.creds, e.pop("/f"), "user.k"))
+	if _, err := unix.Getxattr(e.hostPath("f"), "user.k", buf); err != unix.ENODATA {
+		t.Fatalf("host getxattr after removexattr: %v", err)
+	}
+	if n, err := unix.Getxattr(e.hostPath("f"), "user.empty", buf); err != nil || n != 0 {
+		t.Fatalf("empty value on the host: %d, %v", n, err)
+	}
+	if err := e.v.RemoveXattrAt(e.ctx, e.creds, e.pop("/f"), "user.k"); err != unix.ENODATA {
+		t.Fatalf("removing a missing xattr: %v", err)
 	}
 	st, err := e.v.StatFSAt(e.ctx, e.creds, e.pop("/"))
 	e.must(err)

@@ -179,17 +179,18 @@ func (i *inode) DecRef(ctx context.Context) {
 
 // destroy releases everything i holds on the Gofer and in the memory file.
 func (i *inode) destroy(ctx context.Context) {
-	bg := context.Background()
 	if i.data != nil {
 		i.data.release(ctx, i)
 	}
 	i.dirMu.Lock()
 	if i.dirHandle != nil {
-		i.dirHandle.Close(bg)
+		i.dirHandle.CloseAsync()
 		i.dirHandle = nil
 	}
 	i.dirMu.Unlock()
-	i.file.Close(bg)
+	// Nothing is done with a clunk's error: don't wait for it (eviction
+	// of cached dentries destroys inodes on the path-walk path).
+	i.file.CloseAsync()
 }
 
 // Mode implements vfs.Inode.
@@ -473,30 +474,14 @@ func (i *inode) createRegular(ctx context.Context, name string, perm uint32, gid
 	return c, nil
 }
 
-// Link implements vfs.Inode: a hard link, or the arriving half of a
-// rename (one Trenameat for both halves).
+// Link implements vfs.Inode: a hard link. Renames go through Rename.
 func (i *inode) Link(ctx context.Context, name string, child vfs.Inode, rename bool) error {
 	c, ok := child.(*inode)
-	if !ok || c.fs != i.fs {
+	if !ok || c.fs != i.fs || rename {
 		return unix.EXDEV
 	}
 	if !i.isDir() {
 		return unix.ENOTDIR
-	}
-	if rename {
-		fs := i.fs
-		from, oldName, moving := fs.renameFrom, fs.renameName, fs.renameChild
-		fs.renameChild, fs.renameFrom, fs.renameName = nil, nil, ""
-		if from == nil || moving != c {
-			return unix.EINVAL
-		}
-		if err := from.file.RenameAt(ctx, oldName, i.file, name); err != nil {
-			return err
-		}
-		from.gone(oldName)
-		i.positive(name)
-		c.invalidateAttrs()
-		return nil
 	}
 	if err := i.file.Link(ctx, c.file, name); err != nil {
 		return err
@@ -506,28 +491,43 @@ func (i *inode) Link(ctx context.Context, name string, child vfs.Inode, rename b
 	return nil
 }
 
-// Unlink implements vfs.Inode. For a rename it only records where the
-// child comes from; Link does the move.
+// Rename implements vfs.Renamer: one Trenameat, which the Gofer carries out
+// with renameat(2), so a name that is replaced never stops existing (a
+// reader of newName sees the old file or the new one, never ENOENT).
+// RENAME_EXCHANGE and RENAME_NOREPLACE have no 9P2000.L form; the vfs has
+// checked NOREPLACE against its cache, and EXCHANGE is refused before
+// anything changes.
+func (i *inode) Rename(ctx context.Context, oldName string, old vfs.Inode, newParent vfs.Inode, newName string, repl vfs.Inode, flags uint32) error {
+	c, ok := old.(*inode)
+	np, ok2 := newParent.(*inode)
+	if !ok || !ok2 || c.fs != i.fs || np.fs != i.fs {
+		return unix.EXDEV
+	}
+	if flags&unix.RENAME_EXCHANGE != 0 {
+		return unix.EINVAL
+	}
+	if err := i.file.RenameAt(ctx, oldName, np.file, newName); err != nil {
+		return err
+	}
+	i.gone(oldName)
+	np.positive(newName)
+	c.invalidateAttrs()
+	if r, ok := repl.(*inode); ok {
+		// Its link count dropped; an open file still stats it.
+		r.invalidateAttrs()
+	}
+	return nil
+}
+
+// Unlink implements vfs.Inode (unlink and rmdir; renames go through
+// Rename).
 func (i *inode) Unlink(ctx context.Context, name string, child vfs.Inode, rename bool) error {
 	c, ok := child.(*inode)
-	if !ok {
+	if !ok || rename {
 		return unix.EXDEV
 	}
 	if !i.isDir() {
 		return unix.ENOTDIR
-	}
-	if rename {
-		// The vfs holds the tree lock for writing across both halves, so
-		// one pending departure per filesystem is enough.
-		fs := i.fs
-		if fs.renameChild != nil {
-			// A second departure before the arrival: RENAME_EXCHANGE,
-			// which 9P2000.L cannot express atomically.
-			fs.renameChild, fs.renameFrom = nil, nil
-			return unix.EINVAL
-		}
-		fs.renameChild, fs.renameFrom, fs.renameName = c, i, name
-		return nil
 	}
 	var flags uint32
 	if c.isDir() {
@@ -690,9 +690,13 @@ func (i *inode) ListXattr(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
-// RemoveXattr implements vfs.Inode. 9P2000.L has no request for it and the
-// Gofer would store an empty value instead, so it is not supported.
-func (i *inode) RemoveXattr(context.Context, string) error { return unix.EOPNOTSUPP }
+// RemoveXattr implements vfs.Inode (p9.XattrRemove: 9P2000.L itself has
+// no removal).
+func (i *inode) RemoveXattr(ctx context.Context, name string) error {
+	err := i.file.RemoveXattr(ctx, name)
+	i.invalidateAttrs()
+	return err
+}
 
 // StatFS implements vfs.Inode.
 func (i *inode) StatFS(ctx context.Context) (vfs.Statfs, error) {

@@ -46,6 +46,15 @@ type file struct {
 	jc       JobControl
 	// fgPGID is the foreground group when no JobControl is set.
 	fgPGID atomic.Int32
+
+	// ownOffset is set for a reopened regular file: it reads and writes
+	// at off, its own position, instead of the host description's.
+	ownOffset bool
+	// appendMode is set for a reopening with O_APPEND: each write starts
+	// at the end of the file.
+	appendMode bool
+	offMu      sync.Mutex
+	off        int64
 }
 
 // Release implements vfs.FileDescriptionImpl: it closes the host fd.
@@ -53,8 +62,7 @@ func (f *file) Release(context.Context) {
 	if f.watched {
 		hostNotifier.remove(int32(f.hostFD))
 	}
-	f.inode.markClosed()
-	_ = unix.Close(f.hostFD)
+	f.inode.release(f.hostFD)
 }
 
 func (f *file) read(ctx context.Context, dst usermem.IOSequence, offset int64) (int64, error) {
@@ -139,6 +147,13 @@ func (f *file) write(ctx context.Context, src usermem.IOSequence, offset int64) 
 
 // Read implements vfs.FileDescriptionImpl.
 func (f *file) Read(ctx context.Context, _ *vfs.FileDescription, dst usermem.IOSequence, _ vfs.ReadOptions) (int64, error) {
+	if f.ownOffset {
+		f.offMu.Lock()
+		defer f.offMu.Unlock()
+		n, err := f.read(ctx, dst, f.off)
+		f.off += n
+		return n, err
+	}
 	return f.read(ctx, dst, -1)
 }
 
@@ -152,6 +167,20 @@ func (f *file) PRead(ctx context.Context, _ *vfs.FileDescription, dst usermem.IO
 
 // Write implements vfs.FileDescriptionImpl.
 func (f *file) Write(ctx context.Context, _ *vfs.FileDescription, src usermem.IOSequence, _ vfs.WriteOptions) (int64, error) {
+	if f.ownOffset {
+		f.offMu.Lock()
+		defer f.offMu.Unlock()
+		if f.appendMode {
+			var st unix.Stat_t
+			if err := unix.Fstat(f.hostFD, &st); err != nil {
+				return 0, err
+			}
+			f.off = st.Size
+		}
+		n, err := f.write(ctx, src, f.off)
+		f.off += n
+		return n, err
+	}
 	return f.write(ctx, src, -1)
 }
 
@@ -166,7 +195,48 @@ func (f *file) PWrite(ctx context.Context, _ *vfs.FileDescription, src usermem.I
 // Seek implements vfs.FileDescriptionImpl: the host decides (ESPIPE for
 // pipes and terminals).
 func (f *file) Seek(_ context.Context, _ *vfs.FileDescription, offset int64, whence int32) (int64, error) {
-	return unix.Seek(f.hostFD, offset, int(whence))
+	if !f.ownOffset {
+		return unix.Seek(f.hostFD, offset, int(whence))
+	}
+	f.offMu.Lock()
+	defer f.offMu.Unlock()
+	var base int64
+	switch whence {
+	case unix.SEEK_SET:
+	case unix.SEEK_CUR:
+		base = f.off
+	case unix.SEEK_END:
+		var st unix.Stat_t
+		if err := unix.Fstat(f.hostFD, &st); err != nil {
+			return 0, err
+		}
+		base = st.Size
+	case unix.SEEK_DATA, unix.SEEK_HOLE:
+		// Without touching the shared host position: the file is taken
+		// as one extent of data, as lseek(2) allows.
+		var st unix.Stat_t
+		if err := unix.Fstat(f.hostFD, &st); err != nil {
+			return 0, err
+		}
+		if offset < 0 || offset >= st.Size {
+			return 0, unix.ENXIO
+		}
+		if whence == unix.SEEK_HOLE {
+			offset = st.Size
+		}
+		f.off = offset
+		return offset, nil
+	default:
+		return 0, unix.EINVAL
+	}
+	if offset > 0 && base > (1<<63-1)-offset {
+		return 0, unix.EOVERFLOW
+	}
+	if base+offset < 0 {
+		return 0, unix.EINVAL
+	}
+	f.off = base + offset
+	return f.off, nil
 }
 
 // IterDirents implements vfs.FileDescriptionImpl.

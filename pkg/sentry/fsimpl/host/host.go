@@ -70,14 +70,10 @@ func (fs *Filesystem) ImportFD(ctx context.Context, hostFD int, opts ImportOptio
 	if err := unix.SetNonblock(hostFD, true); err != nil {
 		return nil, fmt.Errorf("host: making fd %d non-blocking: %w", hostFD, err)
 	}
-	ino := &inode{hostFD: hostFD, mode: st.Mode}
-	f := &file{inode: ino, hostFD: hostFD, jc: opts.JobControl}
-	f.isTTY = isTerminal(hostFD)
-	f.seekable = st.Mode&unix.S_IFMT == unix.S_IFREG || st.Mode&unix.S_IFMT == unix.S_IFBLK
-	if err := hostNotifier.add(int32(hostFD), &f.queue); err == nil {
-		f.watched = true
-	} else if err != unix.EPERM {
-		return nil, fmt.Errorf("host: watching fd %d: %w", hostFD, err)
+	ino := &inode{hostFD: hostFD, mode: st.Mode, jc: opts.JobControl, live: []int{hostFD}}
+	f, err := ino.newFile(hostFD)
+	if err != nil {
+		return nil, err
 	}
 	d := fs.vfsfs.NewDentry(ino)
 	vd := vfs.MakeVirtualDentry(fs.mount, d)
@@ -89,14 +85,33 @@ func isTerminal(fd int) bool {
 	return err == nil
 }
 
-// inode describes a host file by its host descriptor.
+// newFile makes the file implementation over host descriptor fd (the
+// imported one or a reopening's dup).
+func (i *inode) newFile(fd int) (*file, error) {
+	f := &file{inode: i, hostFD: fd, jc: i.jc}
+	f.isTTY = isTerminal(fd)
+	f.seekable = i.mode&unix.S_IFMT == unix.S_IFREG || i.mode&unix.S_IFMT == unix.S_IFBLK
+	if err := hostNotifier.add(int32(fd), &f.queue); err == nil {
+		f.watched = true
+	} else if err != unix.EPERM {
+		return nil, fmt.Errorf("host: watching fd %d: %w", fd, err)
+	}
+	return f, nil
+}
+
+// inode describes a host file by its host descriptors: the imported one
+// and the dups made by reopenings (open of /proc/self/fd/N).
 type inode struct {
 	vfs.InodeDefaults
-	hostFD int
-	mode   uint32
+	mode uint32
+	jc   JobControl
 
-	mu     sync.Mutex
-	closed bool
+	mu sync.Mutex
+	// hostFD is one of live, used for metadata; -1 once every file is
+	// closed (and for the filesystem root).
+	hostFD int
+	// live are the host descriptors of the files still open.
+	live []int
 }
 
 func (*inode) IncRef()                {}
@@ -118,7 +133,7 @@ func (i *inode) Owner() (auth.UID, auth.GID) {
 func (i *inode) Stat(_ context.Context, mask uint32) (vfs.Statx, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	if i.closed || i.hostFD < 0 {
+	if i.hostFD < 0 {
 		return vfs.Statx{Mode: uint16(i.mode), Nlink: 1, Mask: unix.STATX_TYPE | unix.STATX_MODE}, nil
 	}
 	var st vfs.Statx
@@ -130,6 +145,11 @@ func (i *inode) Stat(_ context.Context, mask uint32) (vfs.Statx, error) {
 
 // StatFS implements vfs.Inode.
 func (i *inode) StatFS(context.Context) (vfs.Statfs, error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.hostFD < 0 {
+		return vfs.Statfs{}, unix.EBADF
+	}
 	var st unix.Statfs_t
 	if err := unix.Fstatfs(i.hostFD, &st); err != nil {
 		return vfs.Statfs{}, err
@@ -137,13 +157,96 @@ func (i *inode) StatFS(context.Context) (vfs.Statfs, error) {
 	return st, nil
 }
 
-// Open implements vfs.Inode: imported files have no path to open.
-func (*inode) Open(context.Context, vfs.VirtualDentry, uint32) (vfs.FileDescriptionImpl, error) {
-	return nil, unix.ENXIO
+// Open implements vfs.Inode: reopening an imported file through
+// /proc/[pid]/fd/N (or /dev/stdin…). Linux makes a new open file
+// description of the same file with the requested access; the Sentry has
+// no path to the host file, so the new file is a dup of the host
+// descriptor. It differs from Linux in that (1) the host open file
+// description, hence its status flags and (for streams) its position, is
+// shared with the original; a regular file's reopening keeps its own
+// offset in the Sentry, as Linux's would; (2) the access asked for must be
+// one the host descriptor has (EACCES otherwise), where Linux checks only
+// the file's permissions: a read-only stdin cannot be reopened for writing;
+// (3) a regular file whose host descriptor has O_APPEND is appended to
+// by every reopening (pwrite(2) on such a descriptor appends), and
+// F_SETFL of O_APPEND on a reopening does not change where it writes.
+func (i *inode) Open(_ context.Context, _ vfs.VirtualDentry, flags uint32) (vfs.FileDescriptionImpl, error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.hostFD < 0 {
+		return nil, unix.ENXIO
+	}
+	hostFlags, err := unix.FcntlInt(uintptr(i.hostFD), unix.F_GETFL, 0)
+	if err != nil {
+		return nil, err
+	}
+	if !hostAccessAllows(uint32(hostFlags), flags) {
+		return nil, unix.EACCES
+	}
+	fd, err := unix.FcntlInt(uintptr(i.hostFD), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	f, err := i.newFile(fd)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	f.ownOffset = f.seekable
+	f.appendMode = flags&unix.O_APPEND != 0
+	i.live = append(i.live, fd)
+	return f, nil
 }
 
-func (i *inode) markClosed() {
+// hostAccessAllows reports whether a host descriptor opened with
+// hostFlags can serve an open with flags.
+func hostAccessAllows(hostFlags, flags uint32) bool {
+	hostRead := hostFlags&unix.O_ACCMODE != unix.O_WRONLY
+	hostWrite := hostFlags&unix.O_ACCMODE != unix.O_RDONLY
+	switch flags & unix.O_ACCMODE {
+	case unix.O_RDONLY:
+		return hostRead
+	case unix.O_WRONLY:
+		return hostWrite
+	default:
+		return hostRead && hostWrite
+	}
+}
+
+// SetStat implements vfs.Inode: only truncation (open with O_TRUNC,
+// truncate(2) of /proc/self/fd/N) reaches the host; the Sentry does not
+// change a host file's owner, mode or times.
+func (i *inode) SetStat(_ context.Context, opts *vfs.SetStatOptions) error {
+	if opts.Mask&^unix.STATX_SIZE != 0 {
+		return unix.EPERM
+	}
 	i.mu.Lock()
-	i.closed = true
-	i.mu.Unlock()
+	defer i.mu.Unlock()
+	if i.hostFD < 0 {
+		return unix.EBADF
+	}
+	if i.mode&unix.S_IFMT != unix.S_IFREG {
+		return unix.EINVAL
+	}
+	return unix.Ftruncate(i.hostFD, int64(opts.Size))
+}
+
+// release closes the host descriptor of a file being released; metadata
+// then comes from another open one, if any.
+func (i *inode) release(fd int) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	for k, l := range i.live {
+		if l == fd {
+			i.live = append(i.live[:k], i.live[k+1:]...)
+			break
+		}
+	}
+	if i.hostFD == fd {
+		i.hostFD = -1
+		if len(i.live) > 0 {
+			i.hostFD = i.live[0]
+		}
+	}
+	_ = unix.Close(fd)
 }

@@ -12,6 +12,7 @@ import (
 	"unsafe"
 
 	"carapace.dev/carapace/pkg/sentry/fsimpl/host"
+	"carapace.dev/carapace/pkg/sentry/kernel/auth"
 	"carapace.dev/carapace/pkg/sentry/vfs"
 	"carapace.dev/carapace/pkg/sentry/vfs/vfstest"
 	"carapace.dev/carapace/pkg/usermem"
@@ -359,5 +360,114 @@ func TestCloseClosesHostFD(t *testing.T) {
 	fd.DecRef(ctx)
 	if _, err := unix.FcntlInt(uintptr(p[0]), unix.F_GETFD, 0); !errors.Is(err, unix.EBADF) {
 		t.Fatalf("host fd still open after the last reference: %v", err)
+	}
+}
+
+// reopen is open("/proc/self/fd/N") of fd: the VFS opens the file the
+// magic link names, as it does here from the file's own dentry.
+func reopen(ctx context.Context, v *vfs.VirtualFilesystem, fd *vfs.FileDescription, flags uint32) (*vfs.FileDescription, error) {
+	vd := fd.VirtualDentry()
+	return v.OpenAt(ctx, auth.NewRoot(), &vfs.PathOperation{Root: vd, Start: vd, AllowEmptyPath: true}, &vfs.OpenOptions{Flags: flags})
+}
+
+func TestReopenPipe(t *testing.T) {
+	ctx := context.Background()
+	v := vfs.New()
+	fs := host.NewFilesystem(v)
+	defer fs.Release(ctx)
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.Write(p[1], []byte("x\n")); err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(p[1]) // `echo x | cat /dev/stdin`: the writer is gone
+	in, err := fs.ImportFD(ctx, p[0], host.ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reopen(ctx, v, in, unix.O_WRONLY); !errors.Is(err, unix.EACCES) {
+		t.Errorf("reopening a read-only host pipe for writing = %v, want EACCES", err)
+	}
+	r, err := reopen(ctx, v, in, unix.O_RDONLY)
+	if err != nil {
+		t.Fatalf("reopening stdin: %v", err)
+	}
+	in.DecRef(ctx) // the reopening outlives the original
+	if st, err := r.Stat(ctx, vfs.StatOptions{}); err != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		t.Errorf("stat of the reopening = %o, %v", st.Mode, err)
+	}
+	if b, err := vfstest.Read(ctx, r, 10); string(b) != "x\n" || err != nil {
+		t.Errorf("read through the reopening = %q, %v", b, err)
+	}
+	if b, err := vfstest.Read(ctx, r, 10); len(b) != 0 || err != nil {
+		t.Errorf("read at EOF = %q, %v", b, err)
+	}
+	r.DecRef(ctx)
+	if _, err := unix.FcntlInt(uintptr(p[0]), unix.F_GETFD, 0); !errors.Is(err, unix.EBADF) {
+		t.Errorf("imported host fd still open after both files closed: %v", err)
+	}
+}
+
+func TestReopenRegularFile(t *testing.T) {
+	ctx := context.Background()
+	v := vfs.New()
+	fs := host.NewFilesystem(v)
+	defer fs.Release(ctx)
+	path := t.TempDir() + "/f"
+	if err := os.WriteFile(path, []byte("0123456789"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hfd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig, err := fs.ImportFD(ctx, hfd, host.ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer orig.DecRef(ctx)
+	if b, _ := vfstest.Read(ctx, orig, 4); string(b) != "0123" {
+		t.Fatalf("read = %q", b)
+	}
+	// A reopening is a new open file description: its own offset.
+	r, err := reopen(ctx, v, orig, unix.O_RDONLY)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := vfstest.Read(ctx, r, 3); string(b) != "012" || err != nil {
+		t.Errorf("reopening read = %q, %v; want from offset 0", b, err)
+	}
+	if b, _ := vfstest.Read(ctx, orig, 2); string(b) != "45" {
+		t.Errorf("original read after the reopening's = %q; its offset moved", b)
+	}
+	if n, err := r.Seek(ctx, -2, unix.SEEK_END); n != 8 || err != nil {
+		t.Errorf("SEEK_END = %d, %v", n, err)
+	}
+	if b, _ := vfstest.Read(ctx, r, 5); string(b) != "89" {
+		t.Errorf("read after seek = %q", b)
+	}
+	r.DecRef(ctx)
+
+	// O_APPEND writes at the end; O_TRUNC truncates the host file
+	// (`cmd >> /dev/stdout`, `cmd > /dev/stdout`).
+	a, err := reopen(ctx, v, orig, unix.O_WRONLY|unix.O_APPEND)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vfstest.Write(ctx, a, []byte("AB"))
+	a.DecRef(ctx)
+	if got, _ := os.ReadFile(path); string(got) != "0123456789AB" {
+		t.Errorf("after O_APPEND write: %q", got)
+	}
+	w, err := reopen(ctx, v, orig, unix.O_WRONLY|unix.O_TRUNC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vfstest.Write(ctx, w, []byte("new"))
+	w.DecRef(ctx)
+	if got, _ := os.ReadFile(path); string(got) != "new" {
+		t.Errorf("after O_TRUNC reopen and write: %q", got)
 	}
 }

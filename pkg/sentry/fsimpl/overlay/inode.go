@@ -131,6 +131,15 @@ func (i *inode) isDir() bool { return i.Mode()&unix.S_IFMT == unix.S_IFDIR }
 // Mode implements vfs.Inode.
 func (i *inode) Mode() uint32 { return i.realInode().Mode() }
 
+// BoundEndpoint implements vfs.BoundEndpointInode: a socket bound in the
+// overlay lives in the upper layer; a lower (host) socket file has none.
+func (i *inode) BoundEndpoint() vfs.BoundEndpoint {
+	if bi, ok := i.realInode().(vfs.BoundEndpointInode); ok {
+		return bi.BoundEndpoint()
+	}
+	return nil
+}
+
 // Owner implements vfs.Inode.
 func (i *inode) Owner() (auth.UID, auth.GID) { return i.realInode().Owner() }
 
@@ -407,6 +416,21 @@ func (i *inode) NewChild(ctx context.Context, name string, opts *vfs.MknodOption
 		}
 	}
 	return fs.newInode(ctx, i, name, vd, vfs.VirtualDentry{})
+}
+
+// NewTmpfile implements vfs.TmpfileMaker: the unnamed file lives in the
+// upper layer, like every file the overlay makes.
+func (i *inode) NewTmpfile(ctx context.Context, opts *vfs.MknodOptions) (vfs.Inode, error) {
+	if err := i.copyUp(ctx, copyAll); err != nil {
+		return nil, err
+	}
+	u := *i.upper.Load()
+	v := u.Mount().Filesystem().VFS()
+	vd, err := v.NewTmpfileAt(ctx, i.fs.createCreds(opts.UID, opts.GID), u, opts.Mode, true)
+	if err != nil {
+		return nil, err
+	}
+	return i.fs.newInode(ctx, i, "", vd, vfs.VirtualDentry{})
 }
 
 // Link implements vfs.Inode (link(2); renames go through Rename).

@@ -55,6 +55,9 @@ type Options struct {
 	Lower vfs.VirtualDentry
 	// Upper is the root of the writable layer: an empty tmpfs normally.
 	Upper vfs.VirtualDentry
+	// DentryCacheLimit bounds the unused overlay names kept cached: 0
+	// means vfs.DefaultDentryCacheLimit, a negative value no bound.
+	DentryCacheLimit int
 }
 
 // FilesystemType implements vfs.FilesystemType.
@@ -70,6 +73,8 @@ type filesystem struct {
 	// creds do the overlay's own work on the layers: the vfs has checked
 	// the caller's permissions at the overlay already.
 	creds *auth.Credentials
+	// dcacheLimit is the vfs.DentryCacheLimiter answer.
+	dcacheLimit int
 }
 
 // GetFilesystem implements vfs.FilesystemType.
@@ -81,7 +86,10 @@ func (FilesystemType) GetFilesystem(ctx context.Context, v *vfs.VirtualFilesyste
 	if o.Upper.Mount().ReadOnly() {
 		return nil, nil, fmt.Errorf("overlay: upper layer is read-only: %w", unix.EROFS)
 	}
-	fs := &filesystem{lower: o.Lower, upper: o.Upper, creds: auth.NewRoot()}
+	fs := &filesystem{lower: o.Lower, upper: o.Upper, creds: auth.NewRoot(), dcacheLimit: o.DentryCacheLimit}
+	if fs.dcacheLimit == 0 {
+		fs.dcacheLimit = vfs.DefaultDentryCacheLimit
+	}
 	for _, vd := range []vfs.VirtualDentry{o.Lower, o.Upper} {
 		if vd.Dentry().Inode().Mode()&unix.S_IFMT != unix.S_IFDIR {
 			return nil, nil, fmt.Errorf("overlay: layer root is not a directory: %w", unix.ENOTDIR)
@@ -119,6 +127,12 @@ func (fs *filesystem) adoptLowerRootAttrs(ctx context.Context) error {
 		Mode: lino.Mode() & 0o7777, UID: uid, GID: gid,
 	})
 }
+
+// DentryCacheLimit implements vfs.DentryCacheLimiter: an overlay inode is
+// rebuilt from its layers by Lookup, and an overlay dentry pins the layer
+// dentries below it, so the overlay's cache must be bounded for the
+// lower layer's to be.
+func (fs *filesystem) DentryCacheLimit() int { return fs.dcacheLimit }
 
 // Release implements vfs.FilesystemImpl.
 func (fs *filesystem) Release(ctx context.Context) {

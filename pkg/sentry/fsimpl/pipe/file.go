@@ -122,6 +122,24 @@ func (p *Pipe) OpenFIFO(ctx context.Context, flags uint32) (vfs.FileDescriptionI
 	}
 }
 
+// OpenAnonymous reopens an anonymous pipe (pipe(2), reached through
+// /proc/[pid]/fd/N) with the access mode of flags. Unlike a FIFO's open
+// it never waits for a peer nor fails with ENXIO: Linux applies the
+// rendezvous only to named pipes, and a reopened pipe is the same pipe
+// whether or not its other end is still open.
+func (p *Pipe) OpenAnonymous(flags uint32) (vfs.FileDescriptionImpl, error) {
+	switch flags & unix.O_ACCMODE {
+	case unix.O_RDWR:
+		return p.newEnd(true, true), nil
+	case unix.O_RDONLY:
+		return p.newEnd(true, false), nil
+	case unix.O_WRONLY:
+		return p.newEnd(false, true), nil
+	default:
+		return nil, unix.EINVAL
+	}
+}
+
 // waitFor blocks until cond (evaluated with mu held) holds.
 func (p *Pipe) waitFor(ctx context.Context, cond func() bool) error {
 	e, ch := waiter.NewChannelEntry(waiter.EventIn)

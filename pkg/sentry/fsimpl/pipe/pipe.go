@@ -60,11 +60,13 @@ type Pipe struct {
 	// if the peer has already closed again.
 	rOpens, wOpens uint64
 	openQueue      waiter.Queue
+	// id orders pipes for locking two at once.
+	id uint64
 }
 
 // NewPipe returns an empty pipe with the default capacity and no ends.
 func NewPipe() *Pipe {
-	return &Pipe{max: DefaultPipeSize}
+	return &Pipe{max: DefaultPipeSize, id: pipeIDs.Add(1)}
 }
 
 // free returns the space left. Call with mu held.

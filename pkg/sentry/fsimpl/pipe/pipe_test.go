@@ -335,3 +335,67 @@ func TestFIFOOpen(t *testing.T) {
 	}
 	rw.DecRef(ctx)
 }
+
+// TestReopenAnonymousPipe is open("/proc/self/fd/N") of a pipe(2) end:
+// Linux opens the same pipe with the requested access and, unlike a
+// FIFO, never waits for a peer, even when the other end is closed
+// (`echo x | cat /proc/self/fd/0`).
+func TestReopenAnonymousPipe(t *testing.T) {
+	ctx := context.Background()
+	v := vfs.New()
+	r, w, err := pipe.NewFilesystem(v).NewPipe(ctx, auth.NewRoot(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.DecRef(ctx)
+	reopen := func(fd *vfs.FileDescription, flags uint32) (*vfs.FileDescription, error) {
+		vd := fd.VirtualDentry()
+		return v.OpenAt(ctx, auth.NewRoot(), &vfs.PathOperation{Root: vd, Start: vd, AllowEmptyPath: true}, &vfs.OpenOptions{Flags: flags})
+	}
+	if n, err := vfstest.Write(ctx, w, []byte("x\n")); n != 2 || err != nil {
+		t.Fatalf("write = %d, %v", n, err)
+	}
+	w2, err := reopen(r, unix.O_WRONLY)
+	if err != nil {
+		t.Fatalf("reopening the read end for writing: %v", err)
+	}
+	w.DecRef(ctx)
+	if n, err := vfstest.Write(ctx, w2, []byte("y\n")); n != 2 || err != nil {
+		t.Fatalf("write through the reopened end = %d, %v", n, err)
+	}
+	w2.DecRef(ctx)
+
+	// Every writer is gone now: a blocking read-only reopen must not wait.
+	done := make(chan error, 1)
+	var r2 *vfs.FileDescription
+	go func() {
+		var err error
+		r2, err = reopen(r, unix.O_RDONLY)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("reopening for reading: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("reopening an anonymous pipe waited for a writer")
+	}
+	defer r2.DecRef(ctx)
+	if b, err := vfstest.Read(ctx, r2, 10); string(b) != "x\ny\n" || err != nil {
+		t.Errorf("read through the reopened end = %q, %v", b, err)
+	}
+	if b, err := vfstest.Read(ctx, r2, 10); len(b) != 0 || err != nil {
+		t.Errorf("read after every writer closed = %q, %v; want EOF", b, err)
+	}
+	// No reader waits either: a write-only reopen of a pipe with readers
+	// succeeds under O_NONBLOCK, and O_ACCMODE 3 is refused.
+	if w3, err := reopen(r, unix.O_WRONLY|unix.O_NONBLOCK); err != nil {
+		t.Errorf("O_WRONLY|O_NONBLOCK reopen: %v", err)
+	} else {
+		w3.DecRef(ctx)
+	}
+	if _, err := reopen(r, unix.O_ACCMODE); err == nil {
+		t.Errorf("reopen with O_ACCMODE 3 succeeded")
+	}
+}

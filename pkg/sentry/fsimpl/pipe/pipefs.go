@@ -89,12 +89,13 @@ func (i *inode) Stat(context.Context, uint32) (vfs.Statx, error) {
 	}, nil
 }
 
-// Open implements vfs.Inode: /proc/[pid]/fd/N reopening of a pipe.
+// Open implements vfs.Inode: /proc/[pid]/fd/N reopening of a pipe, which
+// does not wait for a peer (see OpenAnonymous).
 func (i *inode) Open(ctx context.Context, _ vfs.VirtualDentry, flags uint32) (vfs.FileDescriptionImpl, error) {
 	if i.pipe == nil {
 		return nil, unix.EISDIR
 	}
-	return i.pipe.OpenFIFO(ctx, flags)
+	return i.pipe.OpenAnonymous(flags)
 }
 
 // StatFS implements vfs.Inode.

@@ -38,6 +38,8 @@ type inode struct {
 	dir                        *directory
 	data                       *regularData
 	fifo                       *pipe.Pipe
+	// endpoint is what bind(2) left in a socket file; set at creation.
+	endpoint vfs.BoundEndpoint
 }
 
 func (fs *filesystem) newInode(opts *vfs.MknodOptions) *inode {
@@ -60,6 +62,8 @@ func (fs *filesystem) newInode(opts *vfs.MknodOptions) *inode {
 		i.rdevMajor, i.rdevMinor = opts.DevMajor, opts.DevMinor
 	case unix.S_IFIFO:
 		i.fifo = pipe.NewPipe()
+	case unix.S_IFSOCK:
+		i.endpoint = opts.Endpoint
 	}
 	fs.inodes.Add(1)
 	return i
@@ -80,6 +84,9 @@ func (i *inode) DecRef(context.Context) {
 	}
 	i.fs.inodes.Add(-1)
 }
+
+// BoundEndpoint implements vfs.BoundEndpointInode.
+func (i *inode) BoundEndpoint() vfs.BoundEndpoint { return i.endpoint }
 
 // Mode implements vfs.Inode.
 func (i *inode) Mode() uint32 { return i.mode.Load() }
@@ -329,6 +336,16 @@ func (i *inode) NewChild(_ context.Context, name string, opts *vfs.MknodOptions)
 		c.nlink = 1 // "."; Link adds the name
 	}
 	i.linkChild(name, c, false)
+	return c, nil
+}
+
+// NewTmpfile implements vfs.TmpfileMaker: a regular file with no name.
+func (i *inode) NewTmpfile(_ context.Context, opts *vfs.MknodOptions) (vfs.Inode, error) {
+	if i.dir == nil {
+		return nil, unix.ENOTDIR
+	}
+	c := i.fs.newInode(opts)
+	c.nlink = 0
 	return c, nil
 }
 

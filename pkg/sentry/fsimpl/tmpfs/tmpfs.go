@@ -38,8 +38,9 @@ func (FilesystemType) Name() string { return Name }
 
 // InternalData is passed as GetFilesystemOptions.InternalData.
 type InternalData struct {
-	// MemoryFile holds file data; nil means a memory file shared by all
-	// such tmpfs instances of the process (tests, tools).
+	// MemoryFile holds file data; nil means the VFS's (SetMemoryFile),
+	// else a memory file shared by all such tmpfs instances of the
+	// process (tests, tools).
 	MemoryFile *pgalloc.MemoryFile
 	// Root, if set, is the mode of the root directory's owner/perm
 	// (defaults: 01777, owner of the creds).
@@ -123,6 +124,9 @@ func (FilesystemType) GetFilesystem(ctx context.Context, v *vfs.VirtualFilesyste
 		if id.RootMode != nil {
 			mode = *id.RootMode
 		}
+	}
+	if fs.mf == nil {
+		fs.mf = v.MemoryFile()
 	}
 	if fs.mf == nil {
 		mf, err := sharedMemoryFile()

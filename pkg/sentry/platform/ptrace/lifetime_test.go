@@ -94,7 +94,7 @@ func TestStubsDieWithSentry(t *testing.T) {
 
 func TestStubHoldsOnlyTheMemoryFile(t *testing.T) {
 	e := newEnv(t, insInt3)
-	pid := e.as.(*addressSpace).pid
+	pid := e.AS.(*addressSpace).pid
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +103,7 @@ func TestStubHoldsOnlyTheMemoryFile(t *testing.T) {
 		t.Fatalf("stub has %d fds open, want only the memory file", len(fds))
 	}
 	target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fds[0].Name()))
-	if !strings.Contains(target, "memfd:ptrace-test") {
+	if !strings.Contains(target, "memfd:platformtest") {
 		t.Errorf("stub fd is %q, want the memory file", target)
 	}
 	maps, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))

@@ -978,7 +978,23 @@ func TestAlarmAndItimerReal(t *testing.T) {
 	if b != [32]byte{} {
 		t.Fatalf("expired one-shot timer reads %x, want disarmed", b)
 	}
-	if _, err := call(linux.SYS_SETITIMER, 1, uintptr(itv), 0); !errors.Is(err, unix.EINVAL) {
-		t.Fatalf("setitimer(ITIMER_VIRTUAL): %v, want EINVAL (not kept)", err)
+	if _, err := call(linux.SYS_SETITIMER, 3, uintptr(itv), 0); !errors.Is(err, unix.EINVAL) {
+		t.Fatalf("setitimer(3): %v, want EINVAL", err)
 	}
+	// ITIMER_VIRTUAL runs on CPU time, which an unstarted task never
+	// gets: armed, it keeps its whole value.
+	var tv [32]byte
+	tv[16] = 5 // it_value.tv_sec = 5
+	task.CopyOut(itv, tv[:])
+	if _, err := call(linux.SYS_SETITIMER, linux.ITIMER_VIRTUAL, uintptr(itv), 0); err != nil {
+		t.Fatalf("setitimer(ITIMER_VIRTUAL): %v", err)
+	}
+	if _, err := call(linux.SYS_GETITIMER, linux.ITIMER_VIRTUAL, uintptr(itv)); err != nil {
+		t.Fatal(err)
+	}
+	task.CopyIn(itv, tv[:])
+	if tv[16] != 4 && tv[16] != 5 {
+		t.Fatalf("ITIMER_VIRTUAL reads %x", tv)
+	}
+	call(linux.SYS_SETITIMER, linux.ITIMER_VIRTUAL, uintptr(itv+64), 0)
 }

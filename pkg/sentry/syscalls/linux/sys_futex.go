@@ -9,13 +9,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Futex implements futex(2): WAIT, WAKE, their BITSET forms, REQUEUE and
-// CMP_REQUEUE. PI futexes and WAKE_OP are not implemented (ENOSYS).
+// Futex implements futex(2): WAIT, WAKE, their BITSET forms, REQUEUE,
+// CMP_REQUEUE, WAKE_OP and the PI locks (LOCK_PI, LOCK_PI2, TRYLOCK_PI,
+// UNLOCK_PI), private or shared. WAIT_REQUEUE_PI and CMP_REQUEUE_PI are
+// not implemented (ENOSYS).
 func Futex(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 	addr := args[0].Pointer()
 	op := args[1].Int()
 	val := args[2].Uint()
 	cmd := op & linux.FUTEX_CMD_MASK
+	private := op&linux.FUTEX_PRIVATE_FLAG != 0
 	switch cmd {
 	case linux.FUTEX_WAIT, linux.FUTEX_WAIT_BITSET:
 		bitset := uint32(linux.FUTEX_BITSET_MATCH_ANY)
@@ -45,18 +48,57 @@ func Futex(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 				timeout = max(time.Duration(ts.ToNsec()-now), 0)
 			}
 		}
-		return 0, t.FutexWait(addr, val, bitset, timeout)
+		return 0, t.FutexWait(addr, private, val, bitset, timeout)
 	case linux.FUTEX_WAKE, linux.FUTEX_WAKE_BITSET:
 		bitset := uint32(linux.FUTEX_BITSET_MATCH_ANY)
 		if cmd == linux.FUTEX_WAKE_BITSET {
 			bitset = args[5].Uint()
 		}
-		n, err := t.FutexWake(addr, int(max(val, 0)&0x7fffffff), bitset)
+		n, err := t.FutexWake(addr, private, int(val&0x7fffffff), bitset)
 		return uintptr(n), err
 	case linux.FUTEX_REQUEUE, linux.FUTEX_CMP_REQUEUE:
-		nWake := int(val & 0x7fffffff)
-		nRequeue := int(args[3].Uint() & 0x7fffffff)
-		n, err := t.FutexRequeue(addr, args[4].Pointer(), nWake, nRequeue, cmd == linux.FUTEX_CMP_REQUEUE, args[5].Uint())
+		// Both counts are ints to Linux: negative ones are EINVAL.
+		nWake, nRequeue := int32(val), args[3].Int()
+		if nWake < 0 || nRequeue < 0 {
+			return 0, unix.EINVAL
+		}
+		n, err := t.FutexRequeue(addr, args[4].Pointer(), private, int(nWake), int(nRequeue), cmd == linux.FUTEX_CMP_REQUEUE, args[5].Uint())
+		return uintptr(n), err
+	case linux.FUTEX_LOCK_PI, linux.FUTEX_LOCK_PI2, linux.FUTEX_TRYLOCK_PI:
+		var deadline time.Time
+		if tsAddr := args[3].Pointer(); tsAddr != 0 && cmd != linux.FUTEX_TRYLOCK_PI {
+			ts, err := copyInTimespec(t, tsAddr)
+			if err != nil {
+				return 0, err
+			}
+			if !ts.Valid() {
+				return 0, unix.EINVAL
+			}
+			// An absolute time: CLOCK_REALTIME for LOCK_PI, the monotonic
+			// clock for LOCK_PI2 unless FUTEX_CLOCK_REALTIME.
+			clock := int32(linux.CLOCK_REALTIME)
+			if cmd == linux.FUTEX_LOCK_PI2 && op&linux.FUTEX_CLOCK_REALTIME == 0 {
+				clock = linux.CLOCK_MONOTONIC
+			}
+			now, err := clockNow(t, clock)
+			if err != nil {
+				return 0, err
+			}
+			deadline = time.Now().Add(time.Duration(ts.ToNsec() - now))
+			if !deadline.After(time.Now()) {
+				deadline = time.Now().Add(1) // already passed: one try
+			}
+		}
+		return 0, t.FutexLockPI(addr, private, cmd == linux.FUTEX_TRYLOCK_PI, deadline)
+	case linux.FUTEX_UNLOCK_PI:
+		return 0, t.FutexUnlockPI(addr, private)
+	case linux.FUTEX_WAKE_OP:
+		// The fourth argument is the second count, not a timeout.
+		nWake, nWake2 := int32(val), args[3].Int()
+		if nWake < 0 || nWake2 < 0 {
+			return 0, unix.EINVAL
+		}
+		n, err := t.FutexWakeOp(addr, args[4].Pointer(), private, int(nWake), int(nWake2), args[5].Uint())
 		return uintptr(n), err
 	}
 	return 0, unix.ENOSYS

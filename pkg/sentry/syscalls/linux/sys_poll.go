@@ -346,10 +346,27 @@ func Select(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 		}
 	}
 	n, err := doSelect(t, int(args[0].Int()), [3]hostarch.Addr{args[1].Pointer(), args[2].Pointer(), args[3].Pointer()}, deadline, nowait)
+	if tvAddr != 0 {
+		// Linux leaves the time not slept in the timeval (select(2),
+		// NOTES); a read-only timeval is not an error.
+		rem := remaining(deadline)
+		var b [16]byte
+		put64(b[:], uint64(rem/time.Second))
+		put64(b[8:], uint64(rem%time.Second/time.Microsecond))
+		_, _ = t.CopyOut(tvAddr, b[:])
+	}
 	if err == linux.ERESTARTSYS {
 		return 0, linux.ERESTARTNOHAND
 	}
 	return uintptr(n), err
+}
+
+// remaining is the time left until deadline (zero: none or passed).
+func remaining(deadline time.Time) time.Duration {
+	if deadline.IsZero() {
+		return 0
+	}
+	return max(time.Until(deadline), 0)
 }
 
 // Pselect6 implements pselect6(2); its sixth argument points to
@@ -374,6 +391,14 @@ func Pselect6(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 		t.SetTemporarySignalMask(mask)
 	}
 	n, err := doSelect(t, int(args[0].Int()), [3]hostarch.Addr{args[1].Pointer(), args[2].Pointer(), args[3].Pointer()}, deadline, nowait)
+	if a := args[4].Pointer(); a != 0 {
+		// The raw syscall updates the timespec too (glibc hides it).
+		rem := remaining(deadline)
+		var b [16]byte
+		put64(b[:], uint64(rem/time.Second))
+		put64(b[8:], uint64(rem%time.Second))
+		_, _ = t.CopyOut(a, b[:])
+	}
 	if err == linux.ERESTARTSYS {
 		// The temporary mask stays for the handler to return from.
 		return 0, linux.ERESTARTNOHAND

@@ -2,6 +2,7 @@ package linux
 
 import (
 	"encoding/binary"
+	"math"
 
 	"carapace.dev/carapace/pkg/abi/linux"
 	"carapace.dev/carapace/pkg/hostarch"
@@ -195,8 +196,9 @@ func Setrlimit(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 	return 0, setLimit(t, t.ThreadGroup(), int(r), l)
 }
 
-// Prlimit64 implements prlimit64(2) for the caller's own process (pid 0
-// or its own PID); other processes need ptrace-style checks, not yet.
+// Prlimit64 implements prlimit64(2). Another process's limits may be
+// read or set by a caller whose real, effective and saved IDs all equal
+// the target's real, effective and saved ones, or by CAP_SYS_RESOURCE.
 func Prlimit64(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 	pid := kernel.ThreadID(args[0].Int())
 	r := args[1].Int()
@@ -209,7 +211,10 @@ func Prlimit64(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 		if o == nil {
 			return 0, unix.ESRCH
 		}
-		if !t.Credentials().HasCapability(auth.CAP_SYS_RESOURCE) {
+		c, oc := t.Credentials(), o.Credentials()
+		sameIDs := c.RealUID == oc.RealUID && c.RealUID == oc.EffectiveUID && c.RealUID == oc.SavedUID &&
+			c.RealGID == oc.RealGID && c.RealGID == oc.EffectiveGID && c.RealGID == oc.SavedGID
+		if !sameIDs && !c.HasCapability(auth.CAP_SYS_RESOURCE) {
 			return 0, unix.EPERM
 		}
 		tg = o.ThreadGroup()
@@ -263,7 +268,13 @@ func Wait4(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 	o := kernel.WaitOptions{
 		PID:    kernel.ThreadID(pid),
 		NoHang: opts&linux.WNOHANG != 0, Clone: opts&linux.WCLONE != 0, All: opts&linux.WALL != 0,
+		Exited: true, Stopped: opts&linux.WUNTRACED != 0, Continued: opts&linux.WCONTINUED != 0,
 		Blocker: t,
+	}
+	var usage kernel.CPUUsage
+	var maxRSS uint64
+	if args[3].Pointer() != 0 {
+		o.Usage, o.MaxRSS = &usage, &maxRSS
 	}
 	cpid, status, err := t.ThreadGroup().Wait(o)
 	if err != nil {
@@ -278,9 +289,7 @@ func Wait4(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 			}
 		}
 		if addr := args[3].Pointer(); addr != 0 {
-			var ru linux.Rusage
-			var b [linux.SizeOfRusage]byte
-			ru.MarshalBytes(b[:])
+			b := rusageOf(usage, maxRSS)
 			if _, err := t.CopyOut(addr, b[:]); err != nil {
 				return 0, unix.EFAULT
 			}
@@ -307,16 +316,22 @@ func Kill(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 		if tg == nil {
 			return 0, unix.ESRCH
 		}
+		if err := t.MaySignalGroup(tg, sig); err != nil {
+			return 0, err
+		}
 		if sig == 0 {
 			return 0, nil
 		}
 		return 0, tg.SendSignal(&info)
 	case pid == 0:
-		return 0, k.SignalProcessGroup(t.ThreadGroup().ProcessGroupID(), &info)
+		return 0, t.KillProcessGroup(t.ThreadGroup().ProcessGroupID(), &info)
 	case pid == -1:
-		return 0, k.SignalAll(t.ThreadGroup(), &info)
+		return 0, t.KillAll(&info)
 	default:
-		return 0, k.SignalProcessGroup(kernel.ThreadID(-pid), &info)
+		if pid == math.MinInt32 {
+			return 0, unix.ESRCH // -INT_MIN does not exist
+		}
+		return 0, t.KillProcessGroup(kernel.ThreadID(-pid), &info)
 	}
 }
 
@@ -403,6 +418,9 @@ func tkill(t *kernel.Task, tid, tgid kernel.ThreadID, sig linux.Signal) (uintptr
 	if o == nil || (tgid != 0 && o.ThreadGroup().ID() != tgid) {
 		return 0, unix.ESRCH
 	}
+	if err := t.MaySignal(o, sig); err != nil {
+		return 0, err
+	}
 	if sig == 0 {
 		return 0, nil
 	}
@@ -412,9 +430,8 @@ func tkill(t *kernel.Task, tid, tgid kernel.ThreadID, sig linux.Signal) (uintptr
 	return 0, o.SendSignal(&info)
 }
 
-// Waitid implements waitid(2) for exited children (WEXITED); stopped and
-// continued children are not tracked yet, so WSTOPPED/WCONTINUED alone
-// find nothing to report.
+// Waitid implements waitid(2): exited (WEXITED), stopped (WSTOPPED) and
+// continued (WCONTINUED) children.
 func Waitid(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 	idtype, id, infop, opts := args[0].Int(), args[1].Int(), args[2].Pointer(), args[3].Uint()
 	const known = linux.WNOHANG | linux.WEXITED | linux.WSTOPPED | linux.WCONTINUED | linux.WNOWAIT |
@@ -425,6 +442,7 @@ func Waitid(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 	o := kernel.WaitOptions{
 		NoHang: opts&linux.WNOHANG != 0, Clone: opts&linux.WCLONE != 0, All: opts&linux.WALL != 0,
 		NoReap: opts&linux.WNOWAIT != 0, Blocker: t,
+		Exited: opts&linux.WEXITED != 0, Stopped: opts&linux.WSTOPPED != 0, Continued: opts&linux.WCONTINUED != 0,
 	}
 	switch idtype {
 	case linux.P_ALL:
@@ -447,12 +465,6 @@ func Waitid(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 	default:
 		return 0, unix.EINVAL
 	}
-	if opts&linux.WEXITED == 0 {
-		if o.NoHang {
-			return 0, zeroSiginfo(t, infop)
-		}
-		return 0, unix.ECHILD
-	}
 	cpid, status, err := t.ThreadGroup().Wait(o)
 	if err != nil {
 		return 0, err
@@ -468,10 +480,17 @@ func Waitid(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 	// The child's real UID is not kept past its exit; children share
 	// the parent's unless they changed it.
 	info.SetUID(uint32(t.Credentials().RealUID))
-	if status.Signaled() {
+	switch {
+	case status.Continued():
+		info.Code = linux.CLD_CONTINUED
+		info.SetStatus(int32(unix.SIGCONT))
+	case status.Stopped():
+		info.Code = linux.CLD_STOPPED
+		info.SetStatus(int32(status.StopSignal()))
+	case status.Signaled():
 		info.Code = linux.CLD_KILLED
 		info.SetStatus(int32(status.Signal()))
-	} else {
+	default:
 		info.Code = linux.CLD_EXITED
 		info.SetStatus(int32(status.ExitStatus()))
 	}
@@ -492,4 +511,114 @@ func zeroSiginfo(t *kernel.Task, addr hostarch.Addr) error {
 		return unix.EFAULT
 	}
 	return nil
+}
+
+// clone3Flags are the flags clone3 accepts beyond clone's: CLONE_DETACHED
+// and the exit-signal byte are not among them.
+const clone3Flags = (1<<32-1)&^(linux.CSIGNAL|linux.CLONE_DETACHED) | linux.CLONE_NEWTIME |
+	linux.CLONE_CLEAR_SIGHAND | linux.CLONE_INTO_CGROUP
+
+// Clone3 implements clone3(2): struct clone_args of any known size
+// (larger ones only if the tail is zero), checked as Linux checks it.
+func Clone3(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
+	size := args[1].Uint64()
+	if size > hostarch.PageSize {
+		return 0, unix.E2BIG
+	}
+	if size < linux.CLONE_ARGS_SIZE_VER0 {
+		return 0, unix.EINVAL
+	}
+	buf := make([]byte, size)
+	if _, err := t.CopyIn(args[0].Pointer(), buf); err != nil {
+		return 0, unix.EFAULT
+	}
+	for _, b := range buf[min(size, linux.CLONE_ARGS_SIZE_VER2):] {
+		if b != 0 {
+			return 0, unix.E2BIG
+		}
+	}
+	var ca [11]uint64 // flags pidfd child_tid parent_tid exit_signal stack stack_size tls set_tid set_tid_size cgroup
+	for i := range ca {
+		if off := 8 * i; off+8 <= len(buf) {
+			ca[i] = binary.LittleEndian.Uint64(buf[off:])
+		}
+	}
+	flags, pidfd, childTID, parentTID, exitSignal := ca[0], ca[1], ca[2], ca[3], ca[4]
+	stack, stackSize, tls, setTID, setTIDSize, cgroup := ca[5], ca[6], ca[7], ca[8], ca[9], ca[10]
+	switch {
+	case exitSignal&^linux.CSIGNAL != 0,
+		exitSignal != 0 && !linux.Signal(exitSignal).IsValid(),
+		setTIDSize > 32, // MAX_PID_NS_LEVEL
+		setTID == 0 && setTIDSize != 0,
+		setTID != 0 && setTIDSize == 0,
+		cgroup > 1<<31-1,
+		flags&^clone3Flags != 0,
+		flags&(linux.CLONE_THREAD|linux.CLONE_PARENT) != 0 && exitSignal != 0,
+		(stack == 0) != (stackSize == 0):
+		return 0, unix.EINVAL
+	}
+	if setTIDSize != 0 {
+		// Choosing PIDs needs CAP_SYS_ADMIN over the PID namespace; the
+		// Sentry allocates PIDs itself and does not offer it.
+		if !t.Credentials().HasCapability(auth.CAP_SYS_ADMIN) {
+			return 0, unix.EPERM
+		}
+		return 0, unix.EINVAL
+	}
+	if flags&(linux.CLONE_PIDFD|linux.CLONE_INTO_CGROUP|linux.CLONE_NEWTIME) != 0 {
+		// No pidfds, cgroups or time namespaces in the Sentry.
+		return 0, unix.EINVAL
+	}
+	_ = pidfd
+	o := kernel.CloneOptions{
+		Flags: flags, ParentTID: hostarch.Addr(parentTID), ChildTID: hostarch.Addr(childTID),
+		TLS: uintptr(tls), Clone3: true, ExitSignal: unix.Signal(exitSignal),
+	}
+	if stack != 0 {
+		// The stack grows down from the end of the area.
+		o.Stack = hostarch.Addr(stack + stackSize)
+	}
+	tid, err := t.Clone(o)
+	return uintptr(tid), err
+}
+
+// Unshare implements unshare(2).
+func Unshare(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
+	return 0, t.Unshare(args[0].Uint64())
+}
+
+// hostNameMax is __NEW_UTS_LEN.
+const hostNameMax = 64
+
+func setUTSName(t *kernel.Task, args arch.SyscallArguments, domain bool) (uintptr, error) {
+	if !t.Credentials().HasCapability(auth.CAP_SYS_ADMIN) {
+		return 0, unix.EPERM
+	}
+	n := args[1].Int()
+	if n < 0 || n > hostNameMax {
+		return 0, unix.EINVAL
+	}
+	b := make([]byte, n)
+	if _, err := t.CopyIn(args[0].Pointer(), b); err != nil {
+		return 0, unix.EFAULT
+	}
+	// The name ends at the first NUL, if any.
+	for i, c := range b {
+		if c == 0 {
+			b = b[:i]
+			break
+		}
+	}
+	t.SetUTSName(string(b), domain)
+	return 0, nil
+}
+
+// Sethostname implements sethostname(2).
+func Sethostname(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
+	return setUTSName(t, args, false)
+}
+
+// Setdomainname implements setdomainname(2).
+func Setdomainname(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
+	return setUTSName(t, args, true)
 }

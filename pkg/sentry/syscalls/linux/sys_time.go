@@ -27,12 +27,13 @@ const (
 // Uname implements uname(2).
 func Uname(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 	var u linux.Utsname
+	hostname, domainname := t.UTSNames()
 	linux.SetUtsField(&u.Sysname, unameSysname)
-	linux.SetUtsField(&u.Nodename, t.Kernel().Hostname())
+	linux.SetUtsField(&u.Nodename, hostname)
 	linux.SetUtsField(&u.Release, unameRelease)
 	linux.SetUtsField(&u.Version, unameVersion)
 	linux.SetUtsField(&u.Machine, unameMachine)
-	linux.SetUtsField(&u.Domainname, t.Kernel().Domainname())
+	linux.SetUtsField(&u.Domainname, domainname)
 	var b [linux.SizeOfUtsname]byte
 	u.MarshalBytes(b[:])
 	if _, err := t.CopyOut(args[0].Pointer(), b[:]); err != nil {
@@ -85,9 +86,10 @@ func clockNow(t *kernel.Task, id int32) (int64, error) {
 	case linux.CLOCK_MONOTONIC, linux.CLOCK_MONOTONIC_COARSE, linux.CLOCK_MONOTONIC_RAW,
 		linux.CLOCK_BOOTTIME, linux.CLOCK_BOOTTIME_ALARM:
 		return int64(k.MonotonicNow()), nil
-	case linux.CLOCK_PROCESS_CPUTIME_ID, linux.CLOCK_THREAD_CPUTIME_ID:
-		// CPU-time accounting is not kept yet; elapsed time bounds it.
-		return int64(k.MonotonicNow()), nil
+	case linux.CLOCK_PROCESS_CPUTIME_ID:
+		return int64(t.ThreadGroup().CPUUsage().Total()), nil
+	case linux.CLOCK_THREAD_CPUTIME_ID:
+		return int64(t.CPUUsage().Total()), nil
 	}
 	return 0, unix.EINVAL
 }
@@ -250,7 +252,9 @@ func SchedYield(*kernel.Task, arch.SyscallArguments) (uintptr, error) {
 	return 0, nil
 }
 
-// Sysinfo implements sysinfo(2) with the sandbox's figures.
+// Sysinfo implements sysinfo(2) with the sandbox's figures. Uptime is
+// rounded up: a sandbox that has started has been up, as Linux's never
+// reads 0 once init runs.
 func Sysinfo(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 	k := t.Kernel()
 	total := k.TotalMemory()
@@ -260,7 +264,7 @@ func Sysinfo(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 		free = total - used
 	}
 	si := linux.Sysinfo{
-		Uptime: int64(k.MonotonicNow() / time.Second), TotalRAM: total, FreeRAM: free,
+		Uptime: int64((k.MonotonicNow() + time.Second - 1) / time.Second), TotalRAM: total, FreeRAM: free,
 		Procs: uint16(min(k.TaskCount(), 65535)), MemUnit: 1,
 	}
 	var b [linux.SizeOfSysinfo]byte
@@ -304,11 +308,11 @@ func copyOutItimerval(t *kernel.Task, addr hostarch.Addr, value, interval time.D
 	return nil
 }
 
-// Setitimer implements setitimer(2) for ITIMER_REAL; the CPU-time timers
-// (ITIMER_VIRTUAL, ITIMER_PROF) need CPU accounting the kernel does not
-// keep yet and fail with EINVAL.
+// Setitimer implements setitimer(2): ITIMER_REAL on the monotonic clock,
+// ITIMER_VIRTUAL and ITIMER_PROF on the process's CPU time.
 func Setitimer(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
-	if args[0].Int() != linux.ITIMER_REAL {
+	which := args[0].Int()
+	if which != linux.ITIMER_REAL && which != linux.ITIMER_VIRTUAL && which != linux.ITIMER_PROF {
 		return 0, unix.EINVAL
 	}
 	var value, interval time.Duration
@@ -325,18 +329,65 @@ func Setitimer(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 			return 0, err
 		}
 	}
-	oldValue, oldInterval := t.ThreadGroup().SetRealTimer(value, interval)
+	var oldValue, oldInterval time.Duration
+	if which == linux.ITIMER_REAL {
+		oldValue, oldInterval = t.ThreadGroup().SetRealTimer(value, interval)
+	} else {
+		oldValue, oldInterval = t.ThreadGroup().SetCPUTimer(which, value, interval)
+	}
 	if a := args[2].Pointer(); a != 0 {
 		return 0, copyOutItimerval(t, a, oldValue, oldInterval)
 	}
 	return 0, nil
 }
 
-// Getitimer implements getitimer(2) for ITIMER_REAL.
+// Getitimer implements getitimer(2).
 func Getitimer(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
-	if args[0].Int() != linux.ITIMER_REAL {
+	var value, interval time.Duration
+	switch which := args[0].Int(); which {
+	case linux.ITIMER_REAL:
+		value, interval = t.ThreadGroup().RealTimer()
+	case linux.ITIMER_VIRTUAL, linux.ITIMER_PROF:
+		value, interval = t.ThreadGroup().CPUTimer(which)
+	default:
 		return 0, unix.EINVAL
 	}
-	value, interval := t.ThreadGroup().RealTimer()
 	return 0, copyOutItimerval(t, args[1].Pointer(), value, interval)
+}
+
+// ClockSettime implements clock_settime(2). Only CLOCK_REALTIME is
+// settable in Linux; the sandbox shares the host's clock and does not let
+// it be stepped, so even a caller with CAP_SYS_TIME gets EPERM.
+func ClockSettime(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
+	id := args[0].Int()
+	if _, err := clockNow(t, id); err != nil {
+		return 0, err
+	}
+	ts, err := copyInTimespec(t, args[1].Pointer())
+	if err != nil {
+		return 0, err
+	}
+	if id != linux.CLOCK_REALTIME || !ts.Valid() {
+		return 0, unix.EINVAL
+	}
+	return 0, unix.EPERM
+}
+
+// Settimeofday implements settimeofday(2) with clock_settime's rules; a
+// NULL time (only the obsolete timezone) is accepted and ignored.
+func Settimeofday(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
+	addr := args[0].Pointer()
+	if addr == 0 {
+		return 0, nil
+	}
+	var b [linux.SizeOfTimeval]byte
+	if _, err := t.CopyIn(addr, b[:]); err != nil {
+		return 0, unix.EFAULT
+	}
+	var tv linux.Timeval
+	tv.UnmarshalBytes(b[:])
+	if !tv.Valid() {
+		return 0, unix.EINVAL
+	}
+	return 0, unix.EPERM
 }

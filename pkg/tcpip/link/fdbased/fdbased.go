@@ -6,6 +6,7 @@
 package fdbased
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -52,6 +53,8 @@ type Endpoint struct {
 	start  sync.Once
 	close  sync.Once
 	disp   atomic.Pointer[stack.NetworkDispatcher]
+	// auxData is set when the FD delivers PACKET_AUXDATA.
+	auxData bool
 	// Stats are the link's counters.
 	Stats Stats
 }
@@ -74,7 +77,11 @@ func New(o Options) (*Endpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fdbased: eventfd: %w", err)
 	}
-	return &Endpoint{opts: o, wakeFD: wake, sendQ: make(chan []byte, o.SendQueue), done: make(chan struct{})}, nil
+	// On an AF_PACKET socket, ask for each packet's tpacket_auxdata: it
+	// says when the sending kernel left the checksum to offload. Done
+	// here, before the Sentry's seccomp filter is installed.
+	aux := o.Ethernet && unix.SetsockoptInt(o.FD, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1) == nil
+	return &Endpoint{opts: o, wakeFD: wake, auxData: aux, sendQ: make(chan []byte, o.SendQueue), done: make(chan struct{})}, nil
 }
 
 // MTU implements stack.LinkEndpoint.
@@ -169,7 +176,10 @@ func mmsg(trap uintptr, fd int, msgs []unix.Mmsghdr) (int, unix.Errno) {
 
 func (e *Endpoint) readLoop() {
 	defer e.wg.Done()
-	size := int(e.opts.MTU) + e.MaxHeaderLength()
+	// A packet socket on a veth sees the peer kernel's GSO packets before
+	// segmentation, up to 64 KiB whatever the MTU; the stack takes such
+	// oversized segments as they are.
+	size := max(int(e.opts.MTU), maxGSOPacket) + e.MaxHeaderLength()
 	n := e.opts.BatchSize
 	bufs := make([][]byte, n)
 	iovs := make([]unix.Iovec, n)
@@ -184,11 +194,23 @@ func (e *Endpoint) readLoop() {
 	for i := range bufs {
 		fresh(i)
 	}
+	var ctrl []byte
+	if e.auxData {
+		ctrl = make([]byte, n*auxCmsgSpace)
+		for i := range msgs {
+			msgs[i].Hdr.Control = &ctrl[i*auxCmsgSpace]
+		}
+	}
 	for {
 		select {
 		case <-e.done:
 			return
 		default:
+		}
+		if ctrl != nil {
+			for i := range msgs {
+				msgs[i].Hdr.SetControllen(auxCmsgSpace)
+			}
 		}
 		got, errno := mmsg(unix.SYS_RECVMMSG, e.opts.FD, msgs)
 		if errno == 0 && got == 0 {
@@ -210,17 +232,42 @@ func (e *Endpoint) readLoop() {
 		for i := 0; i < got; i++ {
 			l := int(msgs[i].Len)
 			if msgs[i].Hdr.Flags&unix.MSG_TRUNC == 0 && l > 0 {
-				e.deliver(bufs[i][:l])
-				// The stack keeps views of delivered packets (no copy
-				// on receive), so the slot gets a new buffer.
-				fresh(i)
+				trusted := false
+				if ctrl != nil {
+					trusted = checksumNotReady(ctrl[i*auxCmsgSpace : i*auxCmsgSpace+int(min(msgs[i].Hdr.Controllen, auxCmsgSpace))])
+				}
+				// The stack keeps views of delivered packets, so it gets
+				// a copy of just the packet and the slot stays.
+				e.deliver(append([]byte(nil), bufs[i][:l]...), trusted)
 			}
 			msgs[i].Len, msgs[i].Hdr.Flags = 0, 0
 		}
 	}
 }
 
-func (e *Endpoint) deliver(b []byte) {
+// maxGSOPacket is the largest packet the kernel hands a packet socket.
+const maxGSOPacket = 65536
+
+// auxCmsgSpace is CMSG_SPACE(sizeof(struct tpacket_auxdata)).
+const auxCmsgSpace = 16 + 24
+
+// checksumNotReady reads a PACKET_AUXDATA control message and reports
+// TP_STATUS_CSUMNOTREADY: the packet came from this host's kernel with
+// its transport checksum left to hardware that never ran.
+func checksumNotReady(c []byte) bool {
+	if len(c) < 16+4 {
+		return false
+	}
+	l := binary.LittleEndian.Uint64(c)
+	level := int32(binary.LittleEndian.Uint32(c[8:]))
+	typ := int32(binary.LittleEndian.Uint32(c[12:]))
+	if l < 16+4 || level != unix.SOL_PACKET || typ != unix.PACKET_AUXDATA {
+		return false
+	}
+	return binary.LittleEndian.Uint32(c[16:])&unix.TP_STATUS_CSUMNOTREADY != 0
+}
+
+func (e *Endpoint) deliver(b []byte, checksumTrusted bool) {
 	d := e.disp.Load()
 	if d == nil {
 		return
@@ -237,6 +284,11 @@ func (e *Endpoint) deliver(b []byte) {
 		if dst != e.opts.Address && dst[0]&1 == 0 {
 			return // unicast for someone else (promiscuous socket)
 		}
+		if eth.SourceAddress() == e.opts.Address {
+			// What the host kernel itself sent on the device, which a
+			// packet socket also sees.
+			return
+		}
 		src, proto = eth.SourceAddress(), eth.Type()
 		b = b[header.EthernetMinimumSize:]
 	} else {
@@ -249,7 +301,9 @@ func (e *Endpoint) deliver(b []byte) {
 			return
 		}
 	}
-	(*d).DeliverNetworkPacket(src, proto, stack.NewInboundPacket(b))
+	pkt := stack.NewInboundPacket(b)
+	pkt.TransportChecksumTrusted = checksumTrusted
+	(*d).DeliverNetworkPacket(src, proto, pkt)
 }
 
 func (e *Endpoint) writeLoop() {

@@ -225,8 +225,16 @@ func (e *endpoint) handleICMP(h header.IPv4, src, dst tcpip.Address, bcast bool,
 		e.proto.stats.Malformed.Add(1)
 		return
 	}
+	if m.Type() == header.ICMPv4EchoReply && !bcast {
+		// Echo replies belong to the ping socket whose identifier they carry.
+		e.proto.stack.DeliverTransportPacket(tcpip.TransportProtocolNumber(header.IPv4ProtocolICMP), src, dst, false, pkt)
+		return
+	}
+	if m.Type() == header.ICMPv4DstUnreachable && !bcast {
+		e.deliverUnreachable(m)
+		return
+	}
 	if m.Type() != header.ICMPv4Echo || bcast {
-		// Errors and replies would go to sockets; no ICMP sockets yet.
 		return
 	}
 	r, err := e.proto.stack.FindRoute(e.nic.ID(), dst, src, ProtocolNumber)
@@ -277,4 +285,32 @@ func (e *endpoint) sendUnreachable(h header.IPv4, code uint8) {
 	if r.WritePacket(header.IPv4ProtocolICMP, stack.NetworkParams{}, out) == nil {
 		e.proto.stats.ICMPErrorsSent.Add(1)
 	}
+}
+
+// deliverUnreachable hands a destination-unreachable error to the
+// endpoint that sent the quoted packet (RFC 1122 §4.1.3.3: UDP passes
+// them up). The quote is the offending IPv4 header and at least 8 bytes
+// of its payload, enough for the ports.
+func (e *endpoint) deliverUnreachable(m header.ICMPv4) {
+	q := m.Payload()
+	if len(q) < header.IPv4MinimumSize || q[0]>>4 != 4 {
+		return
+	}
+	ihl := int(q[0]&0xf) * 4
+	if ihl < header.IPv4MinimumSize || len(q) < ihl+8 {
+		return
+	}
+	var err *tcpip.Error
+	switch m.Code() {
+	case header.ICMPv4PortUnreachable:
+		err = tcpip.ErrConnectionRefused
+	case header.ICMPv4NetUnreachable:
+		err = tcpip.ErrNetworkUnreachable
+	case header.ICMPv4HostUnreachable:
+		err = tcpip.ErrHostUnreachable
+	default:
+		return
+	}
+	src, dst := tcpip.AddrFromSlice(q[12:16]), tcpip.AddrFromSlice(q[16:20])
+	e.proto.stack.DeliverTransportError(tcpip.TransportProtocolNumber(q[9]), src, dst, q[ihl:], err)
 }

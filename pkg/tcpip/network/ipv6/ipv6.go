@@ -214,13 +214,59 @@ func (e *endpoint) deliverUpper(proto uint8, payload []byte, src, dst tcpip.Addr
 	case header.IPv6NoNextHeader:
 		return
 	case header.IPv6ProtocolICMP:
-		e.handleICMP(payload, src, dst, mcast, hops)
+		e.handleICMP(payload, src, dst, mcast, hops, pkt)
 		return
 	}
-	e.proto.stack.DeliverTransportPacket(tcpip.TransportProtocolNumber(proto), src, dst, mcast, pkt)
+	if e.proto.stack.DeliverTransportPacket(tcpip.TransportProtocolNumber(proto), src, dst, mcast, pkt) == stack.UnknownDestinationPortUnreachable && !mcast {
+		e.sendPortUnreachable(src, dst, proto, payload, hops)
+	}
 }
 
-func (e *endpoint) handleICMP(b []byte, src, dst tcpip.Address, mcast bool, hops uint8) {
+// sendPortUnreachable answers a datagram to a closed port with ICMPv6
+// destination unreachable, code 4 (RFC 4443 §3.1), quoting as much of
+// the packet as fits the minimum MTU.
+func (e *endpoint) sendPortUnreachable(src, dst tcpip.Address, proto uint8, payload []byte, hops uint8) {
+	const minMTU = 1280
+	quoteMax := minMTU - header.IPv6MinimumSize - header.ICMPv6MinimumSize
+	quote := make([]byte, header.IPv6MinimumSize+len(payload))
+	header.IPv6(quote).Encode(header.IPv6Fields{PayloadLength: uint16(len(payload)), NextHeader: proto, HopLimit: hops, Src: src, Dst: dst})
+	copy(quote[header.IPv6MinimumSize:], payload)
+	if len(quote) > quoteMax {
+		quote = quote[:quoteMax]
+	}
+	body := make([]byte, header.ICMPv6MinimumSize+len(quote))
+	copy(body[header.ICMPv6MinimumSize:], quote)
+	header.EncodeICMPv6(body, header.ICMPv6DstUnreachable, 4, 0, dst, src)
+	r, err := e.proto.stack.FindRoute(e.nic.ID(), dst, src, ProtocolNumber)
+	if err != nil {
+		return
+	}
+	r.WritePacket(header.ICMPv6ProtocolNumber, stack.NetworkParams{}, stack.NewOutboundPacket(r.MaxHeaderLength(), body))
+}
+
+// deliverUnreachable hands a destination-unreachable error to the
+// endpoint that sent the quoted packet.
+func (e *endpoint) deliverUnreachable(m header.ICMPv6) {
+	q := m.Payload()
+	if len(q) < header.IPv6MinimumSize+8 || q[0]>>4 != 6 {
+		return
+	}
+	var err *tcpip.Error
+	switch m.Code() {
+	case 4: // port unreachable
+		err = tcpip.ErrConnectionRefused
+	case 0: // no route
+		err = tcpip.ErrNetworkUnreachable
+	case 3: // address unreachable
+		err = tcpip.ErrHostUnreachable
+	default:
+		return
+	}
+	h := header.IPv6(q)
+	e.proto.stack.DeliverTransportError(tcpip.TransportProtocolNumber(h.NextHeader()), h.SourceAddress(), h.DestinationAddress(), q[header.IPv6MinimumSize:], err)
+}
+
+func (e *endpoint) handleICMP(b []byte, src, dst tcpip.Address, mcast bool, hops uint8, pkt *stack.PacketBuffer) {
 	st := &e.proto.stats
 	m, ok := header.ParseICMPv6(b, src, dst)
 	if !ok {
@@ -240,6 +286,15 @@ func (e *endpoint) handleICMP(b []byte, src, dst tcpip.Address, mcast bool, hops
 		}
 		if r.WritePacket(header.ICMPv6ProtocolNumber, stack.NetworkParams{}, stack.NewOutboundPacket(r.MaxHeaderLength(), reply)) == nil {
 			st.EchoReplies.Add(1)
+		}
+	case header.ICMPv6DstUnreachable:
+		if !mcast {
+			e.deliverUnreachable(m)
+		}
+	case header.ICMPv6EchoReply:
+		// Echo replies belong to the ping socket whose identifier they carry.
+		if !mcast {
+			e.proto.stack.DeliverTransportPacket(header.ICMPv6ProtocolNumber, src, dst, false, pkt)
 		}
 	case header.ICMPv6NeighborSolicit:
 		n, ok := header.ParseNDPNeighbor(m)

@@ -172,6 +172,12 @@ func (e *endpoint) unlock() {
 
 func (e *endpoint) WaitQueue() *tcpip.WaitQueue { return e.wq }
 
+// NetworkProtocolNumber implements stack.NetworkProtocolEndpoint.
+func (e *endpoint) NetworkProtocolNumber() tcpip.NetworkProtocolNumber { return e.netProto }
+
+// family is the address length of the endpoint's network protocol.
+func (e *endpoint) family() int { return e.stack.NetworkProtocol(e.netProto).AddressLength() }
+
 // State returns the connection state (for tests and TCP_INFO).
 func (e *endpoint) State() State {
 	e.mu.Lock()
@@ -200,7 +206,7 @@ func (e *endpoint) Bind(addr tcpip.FullAddress) *tcpip.Error {
 	} else if !e.stack.IsLocalAddress(addr.NIC, addr.Addr) {
 		return tcpip.ErrBadLocalAddress
 	}
-	res, err := e.stack.Ports().Reserve(stack.Reservation{Proto: ProtocolNumber, Addr: addr.Addr, Port: addr.Port,
+	res, err := e.stack.Ports().Reserve(stack.Reservation{Proto: ProtocolNumber, Family: e.family(), Addr: addr.Addr, Port: addr.Port,
 		Flags: stack.PortFlags{ReuseAddr: e.reuseAddr, ReusePort: e.reusePort}, Owner: e})
 	if err != nil {
 		return err
@@ -225,7 +231,7 @@ func (e *endpoint) Listen(backlog int) *tcpip.Error {
 		e.backlog = backlog
 		return nil
 	case StateInitial:
-		res, err := e.stack.Ports().Reserve(stack.Reservation{Proto: ProtocolNumber, Flags: stack.PortFlags{ReuseAddr: e.reuseAddr, ReusePort: e.reusePort}, Owner: e, Group: e})
+		res, err := e.stack.Ports().Reserve(stack.Reservation{Proto: ProtocolNumber, Family: e.family(), Flags: stack.PortFlags{ReuseAddr: e.reuseAddr, ReusePort: e.reusePort}, Owner: e, Group: e})
 		if err != nil {
 			return err
 		}
@@ -309,7 +315,7 @@ func (e *endpoint) Connect(addr tcpip.FullAddress) *tcpip.Error {
 	}
 	dest := tcpip.FullAddress{Addr: addr.Addr, Port: addr.Port}
 	if e.res == nil {
-		res, err := e.stack.Ports().Reserve(stack.Reservation{Proto: ProtocolNumber, Addr: r.LocalAddress,
+		res, err := e.stack.Ports().Reserve(stack.Reservation{Proto: ProtocolNumber, Family: e.family(), Addr: r.LocalAddress,
 			Flags: stack.PortFlags{ReuseAddr: e.reuseAddr, ReusePort: e.reusePort}, Dest: dest, Owner: e})
 		if err != nil {
 			return err
@@ -718,15 +724,30 @@ func (e *endpoint) Write(src io.Reader, opts tcpip.WriteOptions) (int64, *tcpip.
 	if room <= 0 {
 		return 0, tcpip.ErrWouldBlock
 	}
+	// Size the buffer to what the writer has, when it says: a small write
+	// to an idle stream must not cost an allocation of the whole send
+	// buffer. (Bytes once queued are never rewritten in place: segments
+	// in flight may alias them, so growth always copies to a new array.)
+	want := room
+	if l, ok := src.(tcpip.LenReader); ok {
+		want = min(room, max(l.Len(), 0))
+	}
 	start := len(e.sndBuf)
-	if cap(e.sndBuf)-start < room {
-		nb := make([]byte, start, start+room)
+	if cap(e.sndBuf)-start < want {
+		newCap := start + want
+		if start > 0 {
+			// Data is waiting: the stream is busy, so take the whole
+			// window of room at once rather than regrowing (and
+			// copying the queue) write after write.
+			newCap = start + room
+		}
+		nb := make([]byte, start, newCap)
 		copy(nb, e.sndBuf)
 		e.sndBuf = nb
 	}
-	buf := e.sndBuf[start : start+room]
+	buf := e.sndBuf[start : start+want]
 	n := 0
-	for n < room {
+	for n < want {
 		m, err := src.Read(buf[n:])
 		n += m
 		if err != nil {

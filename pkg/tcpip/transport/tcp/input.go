@@ -61,7 +61,7 @@ func (e *endpoint) handleListen(id stack.TransportEndpointID, s *segment, pkt *s
 	c.state = StateSynRcvd
 	// The connection holds the port too (sharing it with its listener),
 	// so the port stays busy after the listener closes, as on Linux.
-	res, perr := e.stack.Ports().Reserve(stack.Reservation{Proto: ProtocolNumber, Addr: id.LocalAddress, Port: id.LocalPort,
+	res, perr := e.stack.Ports().Reserve(stack.Reservation{Proto: ProtocolNumber, Family: e.family(), Addr: id.LocalAddress, Port: id.LocalPort,
 		Flags: stack.PortFlags{ReuseAddr: e.reuseAddr, ReusePort: e.reusePort}, Dest: tcpip.FullAddress{Addr: id.RemoteAddress, Port: id.RemotePort},
 		Owner: c, Group: e.res.Group})
 	if perr != nil {

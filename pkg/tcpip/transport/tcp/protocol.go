@@ -138,7 +138,7 @@ type segment struct {
 func parseSegment(id stack.TransportEndpointID, pkt *stack.PacketBuffer) (segment, bool) {
 	var s segment
 	h, ok := header.ParseTCP(pkt.Data)
-	if !ok || !h.IsChecksumValid(id.RemoteAddress, id.LocalAddress) {
+	if !ok || (!pkt.TransportChecksumTrusted && !h.IsChecksumValid(id.RemoteAddress, id.LocalAddress)) {
 		return s, false
 	}
 	s.opts, ok = header.ParseTCPOptions(h.OptionBytes())

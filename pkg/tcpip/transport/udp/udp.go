@@ -45,7 +45,7 @@ func (p *protocol) ParsePorts(b []byte) (uint16, uint16, bool) {
 
 func (p *protocol) HandleUnknownDestinationPacket(id stack.TransportEndpointID, pkt *stack.PacketBuffer) stack.UnknownDestinationAction {
 	u, ok := header.ParseUDP(pkt.Data)
-	if !ok || !u.IsChecksumValid(id.RemoteAddress, id.LocalAddress) {
+	if !ok || (!pkt.TransportChecksumTrusted && !u.IsChecksumValid(id.RemoteAddress, id.LocalAddress)) {
 		return stack.UnknownDestinationMalformed
 	}
 	return stack.UnknownDestinationPortUnreachable
@@ -91,6 +91,9 @@ type endpoint struct {
 }
 
 func (e *endpoint) WaitQueue() *tcpip.WaitQueue { return e.wq }
+
+// NetworkProtocolNumber implements stack.NetworkProtocolEndpoint.
+func (e *endpoint) NetworkProtocolNumber() tcpip.NetworkProtocolNumber { return e.netProto }
 
 func (e *endpoint) Close() {
 	e.mu.Lock()
@@ -139,7 +142,7 @@ func (e *endpoint) bindLocked(addr tcpip.FullAddress) *tcpip.Error {
 	if addr.Addr.Unspecified() {
 		addr.Addr = tcpip.Address{}
 	}
-	res, err := e.stack.Ports().Reserve(stack.Reservation{Proto: ProtocolNumber, Addr: addr.Addr, Port: addr.Port,
+	res, err := e.stack.Ports().Reserve(stack.Reservation{Proto: ProtocolNumber, Family: e.stack.NetworkProtocol(e.netProto).AddressLength(), Addr: addr.Addr, Port: addr.Port,
 		Flags: stack.PortFlags{ReuseAddr: e.reuseAddr, ReusePort: e.reusePort}, Owner: e})
 	if err != nil {
 		return err
@@ -333,8 +336,27 @@ func (e *endpoint) Readiness(mask tcpip.EventMask) tcpip.EventMask {
 	return r & mask
 }
 
+// HandleError implements stack.TransportErrorHandler: an ICMP error
+// about a datagram we sent is reported on a connected socket's next
+// receive (and SO_ERROR), as Linux does without IP_RECVERR.
+func (e *endpoint) HandleError(err *tcpip.Error) {
+	e.mu.Lock()
+	if e.state != stateConnected {
+		e.mu.Unlock()
+		return
+	}
+	e.lastErr = err
+	e.mu.Unlock()
+	e.wq.Notify(tcpip.EventErr)
+}
+
 func (e *endpoint) Read(dst io.Writer, opts tcpip.ReadOptions) (tcpip.ReadResult, *tcpip.Error) {
 	e.mu.Lock()
+	if err := e.lastErr; err != nil {
+		e.lastErr = nil
+		e.mu.Unlock()
+		return tcpip.ReadResult{}, err
+	}
 	if len(e.rcv) == 0 {
 		closed := e.shutRead || e.state == stateClosed
 		e.mu.Unlock()
@@ -418,7 +440,7 @@ func datagramCost(p []byte) int { return max(len(p), 64) }
 // HandlePacket implements stack.TransportEndpoint.
 func (e *endpoint) HandlePacket(id stack.TransportEndpointID, pkt *stack.PacketBuffer) {
 	u, ok := header.ParseUDP(pkt.Data)
-	if !ok || !u.IsChecksumValid(id.RemoteAddress, id.LocalAddress) {
+	if !ok || (!pkt.TransportChecksumTrusted && !u.IsChecksumValid(id.RemoteAddress, id.LocalAddress)) {
 		e.stack.Stats().MalformedPackets.Add(1)
 		return
 	}

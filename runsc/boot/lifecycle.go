@@ -89,6 +89,9 @@ type container struct {
 	// execs are the processes exec started, kept until waited for so
 	// their status outlives them.
 	execs map[kernel.ThreadID]*kernel.ThreadGroup
+	// started records when init and exec'd processes started (for ps),
+	// forgotten once they are gone.
+	startedAt map[*kernel.ThreadGroup]time.Time
 }
 
 // maxExecs bounds the exec'd processes remembered and not yet waited for.
@@ -98,7 +101,7 @@ const maxExecs = 4096
 // requests, and returns init's status once it has exited and every
 // request about it has been answered.
 func serveContainer(ctx context.Context, a *Args, k *kernel.Kernel, v *vfs.VirtualFilesystem, root vfs.VirtualDentry, tg *kernel.ThreadGroup) (kernel.WaitStatus, error) {
-	c := &container{k: k, v: v, root: root, init: tg, spec: a.Spec, execs: make(map[kernel.ThreadID]*kernel.ThreadGroup)}
+	c := &container{k: k, v: v, root: root, init: tg, spec: a.Spec, execs: make(map[kernel.ThreadID]*kernel.ThreadGroup), startedAt: make(map[*kernel.ThreadGroup]time.Time)}
 	srv, err := control.Serve(a.Control, c.handle)
 	if err != nil {
 		tg.Kill()
@@ -140,6 +143,7 @@ func (c *container) start() bool {
 		return false
 	}
 	c.started = true
+	c.startedAt[c.init] = time.Now()
 	c.k.Start(c.init)
 	return true
 }
@@ -170,14 +174,7 @@ func (c *container) handle(req *control.Request, fds []*os.File) *control.Respon
 		ws := uint32(st)
 		return &control.Response{WaitStatus: &ws}
 	case control.MethodProcesses:
-		var out []control.Process
-		for _, p := range c.k.Processes() {
-			if p.Zombie {
-				continue
-			}
-			out = append(out, control.Process{PID: int32(p.PID), PPID: int32(p.PPID), UID: uint32(p.UID), Name: p.Name, Args: p.Argv})
-		}
-		return &control.Response{Processes: out}
+		return &control.Response{Processes: c.processes()}
 	case control.MethodStats:
 		return &control.Response{Stats: &control.Stats{
 			Processes: c.k.ProcessCount(), Threads: c.k.TaskCount(),
@@ -312,8 +309,39 @@ func (c *container) exec(e *control.ExecArgs, fds []*os.File) (kernel.ThreadID, 
 	}
 	c.mu.Lock()
 	c.execs[tg.ID()] = tg
+	c.startedAt[tg] = time.Now()
 	c.mu.Unlock()
 	log.Infof("exec: starting %q as PID %d", filename, tg.ID())
 	c.k.Start(tg)
 	return tg.ID(), nil
+}
+
+// processes lists the live processes for ps.
+func (c *container) processes() []control.Process {
+	var out []control.Process
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for tg := range c.startedAt {
+		select {
+		case <-tg.Exited():
+			delete(c.startedAt, tg)
+		default:
+		}
+	}
+	for _, p := range c.k.Processes() {
+		if p.Zombie {
+			continue
+		}
+		cp := control.Process{
+			PID: int32(p.PID), PPID: int32(p.PPID), UID: uint32(p.UID), Name: p.Name, Args: p.Argv,
+			CPUTime: int64(p.CPU.Total()),
+		}
+		if tg := c.k.ProcessWithID(p.PID); tg != nil {
+			if t, ok := c.startedAt[tg]; ok {
+				cp.Started = t.UnixNano()
+			}
+		}
+		out = append(out, cp)
+	}
+	return out
 }

@@ -179,6 +179,9 @@ func BuildMounts(ctx context.Context, v *vfs.VirtualFilesystem, creds *auth.Cred
 			return nil, fmt.Errorf("mounting %s (%s): %w", dst, m.Type, err)
 		}
 	}
+	if err := applyPathRestrictions(ctx, v, creds, root, mc); err != nil { // maskpaths.go
+		return nil, err
+	}
 	return mntns, nil
 }
 

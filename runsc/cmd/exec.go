@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"carapace.dev/carapace/runsc/config"
 	"carapace.dev/carapace/runsc/container"
@@ -18,6 +19,7 @@ import (
 	"carapace.dev/carapace/runsc/specutils"
 	"github.com/google/subcommands"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // Exec implements `runsc exec`: run a new process in a running container.
@@ -116,6 +118,10 @@ func (e *Exec) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomma
 			}
 		} else {
 			master = m
+			// The relayed terminal starts with the caller's size.
+			if ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ); err == nil {
+				unix.IoctlSetWinsize(int(m.Fd()), unix.TIOCSWINSZ, ws)
+			}
 		}
 		stdio = [3]*os.File{replica, replica, replica}
 		ea.Terminal = true
@@ -130,6 +136,11 @@ func (e *Exec) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomma
 		return Failure("exec: %v", err)
 	}
 	pid := resp.PID
+	if tty {
+		// The Sentry holds the replica now; with ours closed, reading the
+		// master ends (EIO) once the process's side is gone.
+		stdio[0].Close()
+	}
 	if e.detach {
 		waiter, err := startExecWaiter(conf, id, pid)
 		if err != nil {
@@ -143,15 +154,28 @@ func (e *Exec) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomma
 	if err := writePidFile(e.pidFile, os.Getpid()); err != nil {
 		return Failure("exec: %v", err)
 	}
+	var relayed chan struct{}
 	if master != nil {
 		restore := rawTerminal(os.Stdin)
 		defer restore()
 		go io.Copy(master, os.Stdin)
-		go io.Copy(os.Stdout, master)
+		relayed = make(chan struct{})
+		go func() {
+			io.Copy(os.Stdout, master)
+			close(relayed)
+		}()
 	}
 	code, err := waitProcess(conf, id, pid)
 	if err != nil {
 		return Failure("exec: %v", err)
+	}
+	if relayed != nil {
+		// Let the last output through; a child that kept the terminal
+		// open must not hold exec forever.
+		select {
+		case <-relayed:
+		case <-time.After(2 * time.Second):
+		}
 	}
 	return subcommands.ExitStatus(code)
 }

@@ -1,6 +1,11 @@
 package cmd
 
-import "testing"
+import (
+	"testing"
+	"time"
+
+	"carapace.dev/carapace/runsc/control"
+)
 
 func TestParseBytes(t *testing.T) {
 	for in, want := range map[string]int64{
@@ -16,4 +21,35 @@ func TestParseBytes(t *testing.T) {
 			t.Errorf("parseBytes(%q) = %d, want an error", in, got)
 		}
 	}
+}
+
+func TestPSRow(t *testing.T) {
+	now := time.Date(2026, 11, 23, 22, 0, 0, 0, time.Local)
+	for _, tc := range []struct {
+		p    control.Process
+		want string
+	}{
+		{control.Process{PID: 1, UID: 0, Args: []string{"/bin/sleep", "1000"}, CPUTime: int64(3 * time.Second),
+			Started: now.Add(-10 * time.Second).UnixNano()}, "root\t1\t0\t30\t21:59\t?\t00:00:03\t/bin/sleep 1000"},
+		{control.Process{PID: 7, PPID: 1, UID: 0, Name: "sh", CPUTime: int64(26*time.Hour + 61*time.Second)},
+			"root\t7\t1\t0\t?\t?\t1-02:01:01\t[sh]"},
+		{control.Process{PID: 9, PPID: 1, UID: 0, Args: []string{"x"}, Started: now.Add(-48 * time.Hour).UnixNano()},
+			"root\t9\t1\t0\tNov21\t?\t00:00:00\tx"},
+	} {
+		if got := psRow(tc.p, now); got != tc.want {
+			t.Errorf("psRow(%+v) = %q, want %q", tc.p, got, tc.want)
+		}
+	}
+}
+
+func FuzzParseBytes(f *testing.F) {
+	for _, s := range []string{"-1", "512m", "1.5GiB", "", "9e99t", "0x10", "  7k "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := parseBytes(s)
+		if err == nil && v < -1 {
+			t.Errorf("parseBytes(%q) = %d", s, v)
+		}
+	})
 }

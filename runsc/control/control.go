@@ -137,6 +137,12 @@ type Process struct {
 	UID  uint32   `json:"uid"`
 	Name string   `json:"name"`
 	Args []string `json:"args,omitempty"`
+	// CPUTime is the user plus system time the process has used, in
+	// nanoseconds (its threads, live and exited).
+	CPUTime int64 `json:"cpuTime,omitempty"`
+	// Started is when the process started, in Unix nanoseconds, when the
+	// Sentry knows (init and exec'd processes); zero otherwise.
+	Started int64 `json:"started,omitempty"`
 }
 
 // Stats is the sandbox's resource usage as the Sentry sees it.

@@ -69,6 +69,9 @@ func CgroupPath(id, cgroupsPath string, systemd bool) (string, error) {
 		return "", fmt.Errorf("systemd cgroupsPath %q is not slice:prefix:name", cgroupsPath)
 	}
 	slice, prefix, name := parts[0], parts[1], parts[2]
+	if name == "" || strings.Contains(prefix+name, "/") {
+		return "", fmt.Errorf("systemd cgroupsPath %q: the name must be non-empty and no part may contain a slash", cgroupsPath)
+	}
 	if slice == "" {
 		slice = "system.slice"
 	}
@@ -371,6 +374,11 @@ func (c *Cgroup) Remove() error {
 	for _, d := range c.dirs() {
 		if err := removeCgroupDir(d); err != nil {
 			return err
+		}
+		// The default parent, runsc/, goes with its last container
+		// (rmdir fails harmlessly while others remain).
+		if parent := filepath.Dir(d); filepath.Base(parent) == "runsc" {
+			unix.Rmdir(parent)
 		}
 	}
 	return nil

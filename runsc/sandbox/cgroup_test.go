@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"strings"
 	"testing"
 
 	"carapace.dev/carapace/runsc/config"
@@ -76,4 +77,22 @@ func TestSentryNamespaces(t *testing.T) {
 	if flags&unix.CLONE_NEWNET != 0 || len(joins) != 0 {
 		t.Errorf("--network=host: flags %#x, joins %v", flags, joins)
 	}
+}
+
+func FuzzCgroupPath(f *testing.F) {
+	for _, s := range []string{"", "/docker/x", "a-b.slice:p:n", "-.slice::n", "..", "a/../../b"} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, p string, systemd bool) {
+		got, err := CgroupPath("id", p, systemd)
+		if err != nil {
+			return
+		}
+		// Whatever the input, the result names a cgroup strictly inside
+		// its hierarchy (or runsc's own cgroup).
+		if got == "/" || got == "." || got == ".." || strings.HasPrefix(got, "../") || strings.Contains(got, "/../") || strings.HasSuffix(got, "/..") {
+			t.Errorf("CgroupPath(%q, %v) = %q", p, systemd, got)
+		}
+	})
 }

@@ -204,4 +204,62 @@ func TestDocker(t *testing.T) {
 	if _, stderr, code := d.docker(nil, "rm", "svc"); code != 0 {
 		t.Errorf("docker rm: %s", stderr)
 	}
+
+	// Resource limits reach the sandbox's host cgroup, and docker update
+	// (runsc update --resources -) changes them.
+	if _, stderr, code := d.docker(nil, "run", "-d", "--runtime=runsc", "--name=lim", "--memory=64m",
+		"--pids-limit=77", "carapace-busybox", "/bin/sleep", "1000"); code != 0 {
+		t.Fatalf("docker run --memory: %s", stderr)
+	}
+	pid, _, _ := d.docker(nil, "inspect", "-f", "{{.State.Pid}}", "lim")
+	memoryFile := func(v1, v2 string) string {
+		t.Helper()
+		data, err := os.ReadFile("/proc/" + strings.TrimSpace(pid) + "/cgroup")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			f := strings.SplitN(line, ":", 3)
+			if len(f) != 3 {
+				continue
+			}
+			var p string
+			switch {
+			case f[1] == "memory":
+				p = filepath.Join("/sys/fs/cgroup/memory", f[2], v1)
+			case f[0] == "0" && f[1] == "" && fileExists("/sys/fs/cgroup/cgroup.controllers"):
+				p = filepath.Join("/sys/fs/cgroup", f[2], v2)
+			default:
+				continue
+			}
+			v, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return strings.TrimSpace(string(v))
+		}
+		t.Fatalf("the sandbox has no memory cgroup: %s", data)
+		return ""
+	}
+	if got := memoryFile("memory.limit_in_bytes", "memory.max"); got != "67108864" {
+		t.Errorf("memory limit of the sandbox: %q, want 64 MiB", got)
+	}
+	if _, stderr, code := d.docker(nil, "update", "--memory=128m", "--memory-swap=256m", "lim"); code != 0 {
+		t.Errorf("docker update: %s", stderr)
+	} else if got := memoryFile("memory.limit_in_bytes", "memory.max"); got != "134217728" {
+		t.Errorf("memory limit after docker update: %q, want 128 MiB", got)
+	}
+	// Another container joins this one's network namespace.
+	if out, stderr, code := d.docker(nil, "run", "--rm", "--runtime=runsc", "--network=container:lim", "carapace-busybox",
+		"/bin/echo", "joined"); code != 0 || out != "joined\n" {
+		t.Errorf("docker run --network=container: exit %d, %q, %q", code, out, stderr)
+	}
+	if _, stderr, code := d.docker(nil, "rm", "-f", "lim"); code != 0 {
+		t.Errorf("docker rm -f: %s", stderr)
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

@@ -59,6 +59,12 @@ func TestLifecycle(t *testing.T) {
 	if !strings.Contains(ps, "PID") || !strings.Contains(ps, "sleep 1000") {
 		t.Errorf("ps:\n%s", ps)
 	}
+	// runc's columns (ps -ef's); init's start time is known.
+	if rows := strings.Split(strings.TrimSpace(ps), "\n"); len(rows) != 2 ||
+		strings.Join(strings.Fields(rows[0]), " ") != "UID PID PPID C STIME TTY TIME CMD" ||
+		len(strings.Fields(rows[1])) != 9 || strings.Fields(rows[1])[0] != "root" || strings.Fields(rows[1])[4] == "?" {
+		t.Errorf("ps table:\n%s", ps)
+	}
 	var pids []int
 	if err := json.Unmarshal([]byte(e.must("ps", "--format", "json", "c1")), &pids); err != nil || len(pids) != 1 || pids[0] != 1 {
 		t.Errorf("ps --format json: %v, %v", pids, err)

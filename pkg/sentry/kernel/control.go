@@ -81,6 +81,8 @@ type ProcessInfo struct {
 	Argv    []string
 	Threads int
 	Zombie  bool
+	// CPU is the time the process's threads have used.
+	CPU CPUUsage
 }
 
 // Processes lists the sandbox's processes, zombies included, by PID.
@@ -119,6 +121,7 @@ func (k *Kernel) Processes() []ProcessInfo {
 				pi.Argv = append([]string(nil), img.Argv...)
 			}
 		}
+		pi.CPU = tg.CPUUsage()
 		out = append(out, pi)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].PID < out[j].PID })

@@ -58,11 +58,22 @@ func CheckExecutable(ctx context.Context, creds *auth.Credentials, fd *vfs.FileD
 	if uint32(st.Mode)&unix.S_IFMT != unix.S_IFREG {
 		return unix.EACCES
 	}
+	if err := fd.CheckExecMount(); err != nil {
+		return err
+	}
 	return vfs.GenericCheckPermissions(creds, vfs.MayExec, uint32(st.Mode), auth.UID(st.Uid), auth.GID(st.Gid))
 }
 
 // execFile is a VFS file as the loader reads it.
 type execFile struct{ *vfs.FileDescription }
+
+// Executable implements loader.ExecutableFile: the file's dentry, with a
+// reference, becomes the address space's exe_file.
+func (f *execFile) Executable() mm.Executable {
+	vd := f.VirtualDentry()
+	vd.IncRef()
+	return vd
+}
 
 // ReadAt implements loader.File.
 func (f *execFile) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {

@@ -6,11 +6,13 @@ package kernel
 // formats text and never sees a half-torn-down task.
 
 import (
+	"context"
 	"slices"
 
 	"carapace.dev/carapace/pkg/abi/linux"
 	"carapace.dev/carapace/pkg/sentry/loader"
 	"carapace.dev/carapace/pkg/sentry/mm"
+	"carapace.dev/carapace/pkg/sentry/vfs"
 )
 
 // ThreadGroups returns every process, zombies included, in PID order.
@@ -147,6 +149,27 @@ func (t *Task) FSContextRef() *FSContext {
 		}
 	})
 	return f
+}
+
+// Executable returns the file the thread's program was loaded from, with a
+// reference the caller releases, and false if there is none (the thread
+// has exited, or the image did not come from the VFS).
+func (t *Task) Executable(ctx context.Context) (vfs.VirtualDentry, bool) {
+	m := t.MemoryManagerRef()
+	if m == nil {
+		return vfs.VirtualDentry{}, false
+	}
+	e := m.ExecutableRef()
+	m.DecUsers(ctx)
+	if e == nil {
+		return vfs.VirtualDentry{}, false
+	}
+	vd, ok := e.(vfs.VirtualDentry)
+	if !ok {
+		e.DecRef(ctx)
+		return vfs.VirtualDentry{}, false
+	}
+	return vd, true
 }
 
 // ImageSnapshot returns what the loader reported for the thread's current

@@ -50,6 +50,13 @@ func release(ctx context.Context, f File) {
 	}
 }
 
+// ExecutableFile is implemented by files that can name themselves to
+// the address space they are loaded into (/proc/[pid]/exe): Executable
+// returns a new reference.
+type ExecutableFile interface {
+	Executable() mm.Executable
+}
+
 // Opener opens the files an executable names: its ELF interpreter and a
 // script's interpreter. It checks execute permission as execve does. The
 // loader releases (DecRef) what it returns once loading is done.
@@ -267,6 +274,13 @@ func Load(ctx context.Context, args Args) (*Result, error) {
 	}
 	if err := mapSegments(ctx, m, f, &info, bias); err != nil {
 		return nil, fmt.Errorf("mapping %q: %w", filename, err)
+	}
+	// The ELF file finally loaded (a script's interpreter, not the
+	// script) is the process's executable, as Linux's exe_file.
+	if ef, ok := f.(ExecutableFile); ok {
+		if e := ef.Executable(); e != nil {
+			m.SetExecutable(ctx, e)
+		}
 	}
 	res.Bias = bias
 	res.ExecEntry = hostarch.Addr(info.Entry) + bias

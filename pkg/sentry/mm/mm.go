@@ -78,6 +78,17 @@ type MemoryManager struct {
 	users int
 	// limitAS and limitData are RLIMIT_AS and RLIMIT_DATA (limits.go).
 	limitAS, limitData uint64
+	// exe is the file the address space's program was loaded from
+	// (Linux's mm->exe_file): /proc/[pid]/exe. One reference is held.
+	exe Executable
+}
+
+// Executable is a reference-counted handle on the file a program was
+// loaded from (in the kernel, a vfs.VirtualDentry). mm keeps it opaque so
+// that it need not know the VFS.
+type Executable interface {
+	IncRef()
+	DecRef(ctx context.Context)
 }
 
 // New returns an empty address space whose anonymous memory comes from mf.
@@ -148,10 +159,38 @@ func (mm *MemoryManager) DecUsers(ctx context.Context) {
 	mm.removeRangeLocked(ctx, hostarch.AddrRange{Start: 0, End: ^hostarch.Addr(0)})
 	as := mm.as
 	mm.as = nil
+	exe := mm.exe
+	mm.exe = nil
 	mm.mu.Unlock()
 	if as != nil {
 		as.Release()
 	}
+	if exe != nil {
+		exe.DecRef(ctx)
+	}
+}
+
+// SetExecutable records the file the program was loaded from, taking over
+// the caller's reference, and drops the previous one.
+func (mm *MemoryManager) SetExecutable(ctx context.Context, e Executable) {
+	mm.mu.Lock()
+	old := mm.exe
+	mm.exe = e
+	mm.mu.Unlock()
+	if old != nil {
+		old.DecRef(ctx)
+	}
+}
+
+// ExecutableRef returns the file the program was loaded from with a new
+// reference (the caller releases it), or nil if none was recorded.
+func (mm *MemoryManager) ExecutableRef() Executable {
+	mm.mu.Lock()
+	defer mm.mu.Unlock()
+	if mm.exe != nil {
+		mm.exe.IncRef()
+	}
+	return mm.exe
 }
 
 // SetBrkStart sets the bottom of the heap (exec, after loading).

@@ -405,6 +405,10 @@ func (mm *MemoryManager) Fork(ctx context.Context) (*MemoryManager, error) {
 	defer mm.mu.Unlock()
 	c := New(mm.mf, mm.layout)
 	c.brkStart, c.brkEnd = mm.brkStart, mm.brkEnd
+	if mm.exe != nil {
+		mm.exe.IncRef()
+		c.exe = mm.exe
+	}
 	for _, v := range mm.vmas {
 		nv := *v
 		if nv.mappable != nil {

@@ -59,6 +59,99 @@ TEST(Mount, ReadOnlyRemountRejectsWrites) {
   });
 }
 
+// mountinfo shows a bind mount's root (the source directory within its
+// filesystem) and its per-mount flags; /proc/self/mounts the flags too.
+TEST(Mount, MountinfoShowsBindRootAndFlags) {
+  SKIP_IF_NOT_ROOT();
+  TempDir d;
+  std::string src = d.Sub("src"), sub = d.Sub("src/sub"), dst = d.Sub("dst");
+  ASSERT_OK(mkdir(src.c_str(), 0755));
+  ASSERT_OK(mkdir(sub.c_str(), 0755));
+  ASSERT_OK(mkdir(dst.c_str(), 0755));
+  EXPECT_CHILD_OK([&] {
+    CHILD_CHECK(PrivateMountNamespace());
+    CHILD_CHECK(mount(sub.c_str(), dst.c_str(), nullptr, MS_BIND, nullptr) == 0);
+    CHILD_CHECK(mount(nullptr, dst.c_str(), nullptr,
+                      MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) == 0);
+    std::string info;
+    CHILD_CHECK(ReadFile("/proc/self/mountinfo", &info));
+    bool found = false;
+    size_t pos = 0;
+    while (pos < info.size()) {
+      size_t end = info.find('\n', pos);
+      if (end == std::string::npos) end = info.size();
+      std::string line = info.substr(pos, end - pos);
+      pos = end + 1;
+      // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS ...
+      std::vector<std::string> f;
+      size_t i = 0;
+      while (f.size() < 6 && i < line.size()) {
+        size_t j = line.find(' ', i);
+        if (j == std::string::npos) j = line.size();
+        f.push_back(line.substr(i, j - i));
+        i = j + 1;
+      }
+      if (f.size() < 6 || f[4] != dst) continue;
+      found = true;
+      const std::string tail = "/src/sub";
+      CHILD_CHECK(f[3].size() >= tail.size() && f[3].compare(f[3].size() - tail.size(), tail.size(), tail) == 0);
+      CHILD_CHECK(f[5].rfind("ro,", 0) == 0);
+      for (const char* o : {",nosuid", ",nodev", ",noexec"}) CHILD_CHECK(f[5].find(o) != std::string::npos);
+    }
+    CHILD_CHECK(found);
+    std::string mounts;
+    CHILD_CHECK(ReadFile("/proc/self/mounts", &mounts));
+    size_t at = mounts.find(" " + dst + " ");
+    CHILD_CHECK(at != std::string::npos);
+    std::string line = mounts.substr(at, mounts.find('\n', at) - at);
+    CHILD_CHECK(line.find(" ro,nosuid,nodev,noexec") != std::string::npos);
+    return 0;
+  });
+}
+
+// A file on a noexec mount cannot be mapped executable (mmap(2): EPERM),
+// nor made executable later (mprotect(2): EACCES).
+TEST(Mount, NoexecRefusesExecutableMappings) {
+  SKIP_IF_NOT_ROOT();
+  TempDir d;
+  std::string mp = d.path();
+  EXPECT_CHILD_OK([&] {
+    CHILD_CHECK(PrivateMountNamespace());
+    CHILD_CHECK(mount("none", mp.c_str(), "tmpfs", MS_NOEXEC, "mode=0755") == 0);
+    CHILD_CHECK(WriteFile(mp + "/f", std::string(4096, 'x')));
+    Fd f(open((mp + "/f").c_str(), O_RDONLY));
+    CHILD_CHECK(f.valid());
+    CHILD_CHECK(mmap(nullptr, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, f.get(), 0) == MAP_FAILED && errno == EPERM);
+    void* m = mmap(nullptr, 4096, PROT_READ, MAP_PRIVATE, f.get(), 0);
+    CHILD_CHECK(m != MAP_FAILED);
+    CHILD_CHECK(mprotect(m, 4096, PROT_READ | PROT_EXEC) == -1 && errno == EACCES);
+    return 0;
+  });
+}
+
+// execve(2) of a program, or a script, on a noexec mount is EACCES, and so
+// is execveat(2) of a descriptor opened there.
+TEST(Mount, NoexecRefusesExecve) {
+  SKIP_IF_NOT_ROOT();
+  TempDir d;
+  std::string mp = d.path();
+  EXPECT_CHILD_OK([&] {
+    CHILD_CHECK(PrivateMountNamespace());
+    CHILD_CHECK(mount("none", mp.c_str(), "tmpfs", MS_NOEXEC, "mode=0755") == 0);
+    std::string script = mp + "/s";
+    CHILD_CHECK(WriteFile(script, "#!/bin/sh\nexit 3\n"));  // ran: the test fails
+    CHILD_CHECK(chmod(script.c_str(), 0755) == 0);
+    char* argv[] = {const_cast<char*>(script.c_str()), nullptr};
+    char* envp[] = {nullptr};
+    CHILD_CHECK(execve(script.c_str(), argv, envp) == -1 && errno == EACCES);
+    int fd = open(script.c_str(), O_RDONLY);
+    CHILD_CHECK(fd >= 0);
+    CHILD_CHECK(syscall(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH) == -1 && errno == EACCES);
+    close(fd);
+    return 0;
+  });
+}
+
 TEST(Mount, Errors) {
   SKIP_IF_NOT_ROOT();
   TempDir d;

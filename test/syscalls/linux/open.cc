@@ -175,6 +175,52 @@ TEST(Open, TmpfileWithoutWriteAccessIsEINVAL) {
   EXPECT_ERRNO(EINVAL, open(d.path().c_str(), O_TMPFILE | O_RDONLY, 0600));
 }
 
+// The /dev every container has (OCI runtime spec, "Default Devices" and
+// the links runc makes).
+TEST(Open, StandardDevNodesExist) {
+  struct Node {
+    const char* path;
+    unsigned major, minor;
+  };
+  for (const Node& n : {Node{"/dev/null", 1, 3}, Node{"/dev/zero", 1, 5}, Node{"/dev/full", 1, 7},
+                        Node{"/dev/random", 1, 8}, Node{"/dev/urandom", 1, 9}, Node{"/dev/tty", 5, 0}}) {
+    struct stat st;
+    ASSERT_EQ(stat(n.path, &st), 0) << n.path;
+    EXPECT_TRUE(S_ISCHR(st.st_mode)) << n.path;
+    EXPECT_EQ(major(st.st_rdev), n.major) << n.path;
+    EXPECT_EQ(minor(st.st_rdev), n.minor) << n.path;
+  }
+  for (const char* link : {"/dev/fd", "/dev/stdin", "/dev/stdout", "/dev/stderr"}) {
+    struct stat st;
+    ASSERT_EQ(lstat(link, &st), 0) << link;
+    EXPECT_TRUE(S_ISLNK(st.st_mode)) << link;
+  }
+  for (const char* dir : {"/dev/pts", "/dev/shm"}) {
+    struct stat st;
+    ASSERT_EQ(stat(dir, &st), 0) << dir;
+    EXPECT_TRUE(S_ISDIR(st.st_mode)) << dir;
+  }
+  struct stat st;
+  EXPECT_OK(stat("/dev/ptmx", &st));
+}
+
+// Opening /dev/fd/N of a regular file is a new open file description:
+// its own offset, starting at 0.
+TEST(Open, DevFdReopenHasItsOwnOffset) {
+  TempDir d;
+  ASSERT_TRUE(WriteFile(d.Sub("f"), "0123456789"));
+  Fd fd(open(d.Sub("f").c_str(), O_RDONLY));
+  ASSERT_TRUE(fd.valid());
+  char buf[8];
+  ASSERT_RET(4, read(fd.get(), buf, 4));
+  Fd again(open(("/dev/fd/" + std::to_string(fd.get())).c_str(), O_RDONLY));
+  ASSERT_TRUE(again.valid());
+  ASSERT_RET(3, read(again.get(), buf, 3));
+  EXPECT_EQ(std::string(buf, 3), "012");
+  ASSERT_RET(2, read(fd.get(), buf, 2));
+  EXPECT_EQ(std::string(buf, 2), "45");
+}
+
 TEST(Openat, RelativeToDirfd) {
   TempDir d;
   ASSERT_TRUE(WriteFile(d.Sub("a"), "xyz"));

@@ -161,6 +161,38 @@ TEST(Pipe, ProcFdLinkNamesPipe) {
   EXPECT_EQ(strncmp(buf, "pipe:[", 6), 0) << buf;
 }
 
+// Reopening an anonymous pipe through /proc/self/fd opens the same pipe
+// with the requested access and, unlike a FIFO, does not wait for a
+// writer even when none is left (`echo x | cat /proc/self/fd/0`).
+TEST(Pipe, ReopenThroughProcFdDoesNotWaitForWriter) {
+  EXPECT_CHILD_OK([] {
+    alarm(10);  // a wait for a writer would hang: die instead
+    Pipe p;
+    CHILD_CHECK(p.r.valid());
+    CHILD_CHECK(write(p.w.get(), "x", 1) == 1);
+    p.w.reset();
+    std::string link = "/proc/self/fd/" + std::to_string(p.r.get());
+    Fd r(open(link.c_str(), O_RDONLY));
+    CHILD_CHECK(r.valid());
+    char buf[4];
+    CHILD_CHECK(read(r.get(), buf, sizeof(buf)) == 1 && buf[0] == 'x');
+    CHILD_CHECK(read(r.get(), buf, sizeof(buf)) == 0);
+    return 0;
+  });
+}
+
+TEST(Pipe, ReopenReadEndForWritingThroughProcFd) {
+  Pipe p;
+  ASSERT_TRUE(p.r.valid());
+  std::string link = "/proc/self/fd/" + std::to_string(p.r.get());
+  Fd w(open(link.c_str(), O_WRONLY | O_NONBLOCK));
+  ASSERT_TRUE(w.valid());
+  ASSERT_RET(2, write(w.get(), "hi", 2));
+  char buf[4];
+  EXPECT_RET(2, read(p.r.get(), buf, sizeof(buf)));
+  EXPECT_EQ(std::string(buf, 2), "hi");
+}
+
 TEST(Fifo, MkfifoOpenNonblockingReaderThenWriter) {
   TempDir d;
   ASSERT_OK(mkfifo(d.Sub("f").c_str(), 0600));

@@ -37,6 +37,24 @@ TEST(Proc, ExeLinkIsThisBinary) {
   EXPECT_EQ(a.st_ino, b.st_ino);
 }
 
+// A program that re-executes itself through /proc/self/exe (busybox does)
+// runs, and its own /proc/self/exe then names the file, not the link: the
+// child runs just the test above in the re-executed binary.
+TEST(Proc, ExecThroughProcSelfExe) {
+  EXPECT_CHILD_OK([] {
+    int null = open("/dev/null", O_WRONLY);
+    CHILD_CHECK(null >= 0);
+    CHILD_CHECK(dup2(null, 1) == 1);
+    char arg0[] = "proc";
+    char arg1[] = "--gtest_filter=Proc.ExeLinkIsThisBinary";
+    char* argv[] = {arg0, arg1, nullptr};
+    char* envp[] = {nullptr};
+    execve("/proc/self/exe", argv, envp);
+    CHILD_CHECK(false);
+    return 1;
+  });
+}
+
 TEST(Proc, CwdLinkFollowsChdir) {
   TempDir d;
   std::string path = d.path();

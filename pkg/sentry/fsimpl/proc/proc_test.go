@@ -256,6 +256,28 @@ func TestExeCwdRootLinks(t *testing.T) {
 	}
 }
 
+// A program re-executed through /proc/self/exe (busybox does this) keeps
+// the file itself as its executable: the link must not be looked up by
+// the name it was run as, which would name the link itself.
+func TestExecThroughProcSelfExe(t *testing.T) {
+	e := newEnv(t)
+	if err := e.task.Exec(e.task, "/proc/self/exe", []string{"again"}, nil); err != nil {
+		t.Fatalf("exec /proc/self/exe: %v", err)
+	}
+	if got, err := e.readlink("/proc/self/exe"); err != nil || got != program {
+		t.Errorf("after re-exec, readlink exe = %q, %v; want %q", got, err, program)
+	}
+	// The link follows the file, not its old name.
+	ctx := e.task
+	creds := e.task.Credentials()
+	if err := e.k.VFS().RenameAt(ctx, creds, e.pop(program), e.pop("/moved"), &vfs.RenameOptions{}); err != nil {
+		t.Fatalf("rename: %v", err)
+	}
+	if got, err := e.readlink("/proc/self/exe"); err != nil || got != "/moved" {
+		t.Errorf("after rename, readlink exe = %q, %v; want /moved", got, err)
+	}
+}
+
 func TestFdLinksAndFdinfo(t *testing.T) {
 	e := newEnv(t)
 	f, err := e.open(program, unix.O_RDONLY)

@@ -289,27 +289,14 @@ func pathOf(ctx context.Context, t *kernel.Task, vd vfs.VirtualDentry) string {
 	return p
 }
 
-// exeLink resolves /proc/[pid]/exe: the file the loader ran, looked up
-// again from the task's root (the loader records its path).
+// exeLink resolves /proc/[pid]/exe: the file the process's address space
+// was loaded from, kept by reference since execve (Linux's exe_file), so
+// it is never looked up again by name: a program run as /proc/self/exe
+// must not resolve to itself.
 func exeLink(ctx context.Context, t *kernel.Task) (vfs.VirtualDentry, string, error) {
-	img := t.ImageSnapshot()
-	if img == nil || img.Filename == "" {
+	vd, ok := t.Executable(ctx)
+	if !ok {
 		return vfs.VirtualDentry{}, "", unix.ENOENT
-	}
-	fsc := t.FSContextRef()
-	if fsc == nil {
-		return vfs.VirtualDentry{}, "", unix.ENOENT
-	}
-	root, cwd := fsc.Root(), fsc.WorkingDirectory()
-	fsc.DecRef(ctx)
-	defer root.DecRef(ctx)
-	defer cwd.DecRef(ctx)
-	v := root.Mount().Filesystem().VFS()
-	vd, err := v.GetDentryAt(ctx, auth.NewRoot(), &vfs.PathOperation{
-		Root: root, Start: cwd, Path: img.Filename, FollowFinalSymlink: true,
-	}, nil)
-	if err != nil {
-		return vfs.VirtualDentry{}, img.Filename, nil
 	}
 	return vd, pathOf(ctx, t, vd), nil
 }

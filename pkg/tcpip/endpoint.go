@@ -23,6 +23,7 @@ const (
 	NoDelayOption                              // TCP_NODELAY
 	MaxSegOption                               // TCP_MAXSEG
 	TCPStateOption                             // TCP_INFO's state (get only)
+	AcceptQueueSizeOption                      // established connections not yet accepted (get only)
 )
 
 // ReadOptions modify Read.

@@ -173,6 +173,11 @@ func (c *container) handle(req *control.Request, fds []*os.File) *control.Respon
 		}
 		ws := uint32(st)
 		return &control.Response{WaitStatus: &ws}
+	case control.MethodNetwork:
+		if err := installNetwork(req.Network, fds); err != nil { // network.go
+			return control.ErrorResponse(err)
+		}
+		return &control.Response{}
 	case control.MethodProcesses:
 		return &control.Response{Processes: c.processes()}
 	case control.MethodStats:

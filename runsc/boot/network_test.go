@@ -1,6 +1,7 @@
 package boot
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"runtime"
@@ -13,6 +14,8 @@ import (
 	"carapace.dev/carapace/pkg/tcpip/stack"
 	"carapace.dev/carapace/pkg/tcpip/transport/tcp"
 	"carapace.dev/carapace/runsc/config"
+	"carapace.dev/carapace/runsc/control"
+	"carapace.dev/carapace/runsc/sandbox"
 	"golang.org/x/sys/unix"
 )
 
@@ -94,21 +97,11 @@ func TestVethTakeover(t *testing.T) {
 		ip(t, "link", "set", "cvB", "up")
 		ip(t, "route", "add", "10.98.0.0/16", "via", "10.99.0.1", "dev", "cvB")
 
-		links, err := captureHostLinks(func(name string) bool { return name == "cvB" })
-		if err != nil {
-			t.Fatalf("capture: %v", err)
-		}
-		if len(links) != 1 || links[0].MTU != 1500 || len(links[0].Address) == 0 {
-			t.Fatalf("captured %+v", links)
-		}
+		s, closeStack := takeOver(t, "cvB")
+		defer closeStack()
 		if out, _ := exec.Command("ip", "-4", "addr", "show", "dev", "cvB").Output(); strings.Contains(string(out), "10.99.0.2") {
 			t.Errorf("10.99.0.2 still on the host's cvB after the takeover:\n%s", out)
 		}
-		s, closeStack, err := newSandboxStack(config.NetworkSandbox, links)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer closeStack()
 		var sawGateway bool
 		for _, r := range s.RouteTable() {
 			if r.Gateway == tcpip.ParseAddress("10.99.0.1") && r.Destination.Prefix() == 16 {
@@ -220,15 +213,48 @@ func vethPair(t testing.TB) (*stack.Stack, func()) {
 	ip(t, "addr", "add", "10.99.0.2/24", "dev", "cvB")
 	ip(t, "link", "set", "cvA", "up")
 	ip(t, "link", "set", "cvB", "up")
-	links, err := captureHostLinks(func(name string) bool { return name == "cvB" })
+	return takeOver(t, "cvB")
+}
+
+// takeOver does what runsc start and the Sentry do for --network=sandbox,
+// in one process: captures interface name of the current namespace
+// (runsc/sandbox), installs it into a new sandbox stack and removes its
+// addresses from the host kernel.
+func takeOver(t testing.TB, name string) (*stack.Stack, func()) {
+	t.Helper()
+	c, err := sandbox.CaptureLinks(func(n string) bool { return n == name })
 	if err != nil {
 		t.Fatalf("capture: %v", err)
 	}
-	s, closeStack, err := newSandboxStack(config.NetworkSandbox, links)
+	defer c.Close()
+	if len(c.Links) != 1 || c.Links[0].MTU != 1500 || len(c.Links[0].Addresses) == 0 || len(c.Links[0].MAC) != 6 {
+		t.Fatalf("captured %+v", c.Links)
+	}
+	// What the Sentry receives went through the control protocol's
+	// validation.
+	data, err := control.Encode(&control.Request{Version: control.Version, Method: control.MethodNetwork, Network: &control.NetworkArgs{Links: c.Links}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s, closeStack
+	req, err := control.DecodeRequest(data, len(c.Files))
+	if err != nil {
+		t.Fatalf("captured links fail validation: %v", err)
+	}
+	n, err := newSandboxNetwork(config.NetworkSandbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := c.Files
+	c.Files = nil // installLinks owns them
+	if err := n.installLinks(req.Network.Links, files); err != nil {
+		n.close()
+		t.Fatalf("install: %v", err)
+	}
+	if err := c.RemoveHostAddresses(); err != nil {
+		n.close()
+		t.Fatalf("removing host addresses: %v", err)
+	}
+	return n.s, n.close
 }
 
 // BenchmarkVethKernelToNetstack measures TCP bulk throughput from the
@@ -288,6 +314,72 @@ func BenchmarkVethKernelToNetstack(b *testing.B) {
 		}
 		if got != b.N*chunk {
 			b.Errorf("received %d bytes, want %d", got, b.N*chunk)
+		}
+	})
+}
+
+// installLinks takes all of a request's links or none, and only in
+// --network=sandbox.
+func TestInstallLinksAllOrNothing(t *testing.T) {
+	inNewNetns(t, func() {
+		ip(t, "link", "add", "cvA", "type", "veth", "peer", "name", "cvB")
+		ip(t, "addr", "add", "10.99.0.2/24", "dev", "cvB")
+		ip(t, "addr", "add", "10.99.0.1/24", "dev", "cvA")
+		ip(t, "link", "set", "cvA", "up")
+		ip(t, "link", "set", "cvB", "up")
+		capture := func() *sandbox.CapturedLinks {
+			c, err := sandbox.CaptureLinks(nil)
+			if err != nil || len(c.Links) != 2 {
+				t.Fatalf("capture: %+v, %v", c, err)
+			}
+			return c
+		}
+
+		none, err := newSandboxNetwork(config.NetworkNone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer none.close()
+		c := capture()
+		files := c.Files
+		c.Files = nil
+		if err := none.installLinks(c.Links, files); err == nil {
+			t.Errorf("--network=none took interfaces")
+		}
+		if len(none.s.NICs()) != 1 {
+			t.Errorf("--network=none has %d NICs", len(none.s.NICs()))
+		}
+
+		n, err := newSandboxNetwork(config.NetworkSandbox)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer n.close()
+		c = capture()
+		links, files := c.Links, c.Files
+		c.Files = nil
+		links[1].MTU = 0 // fdbased refuses it: the second link fails
+		if err := n.installLinks(links, files); err == nil {
+			t.Fatalf("a link with MTU 0 was installed")
+		}
+		if len(n.s.NICs()) != 1 || len(n.s.RouteTable()) != len(none.s.RouteTable()) {
+			t.Errorf("after a failed install: %d NICs, routes %v", len(n.s.NICs()), n.s.RouteTable())
+		}
+
+		c = capture()
+		files = c.Files
+		c.Files = nil
+		if err := n.installLinks(c.Links, files); err != nil {
+			t.Fatalf("install: %v", err)
+		}
+		if len(n.s.NICs()) != 3 {
+			t.Errorf("%d NICs after install, want lo, cvA, cvB", len(n.s.NICs()))
+		}
+		c = capture()
+		files = c.Files
+		c.Files = nil
+		if err := n.installLinks(c.Links, files); !errors.Is(err, unix.EEXIST) {
+			t.Errorf("installing cvA and cvB twice: %v, want EEXIST", err)
 		}
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"carapace.dev/carapace/runsc/boot"
 	"carapace.dev/carapace/runsc/confine"
 	"github.com/google/subcommands"
+	"golang.org/x/sys/unix"
 )
 
 // Boot implements `runsc boot`, started by runsc itself: the Sentry, the
@@ -82,6 +83,13 @@ func (b *Boot) Execute(ctx context.Context, f *flag.FlagSet, args ...any) subcom
 			return nil
 		}
 		return os.NewFile(uintptr(fd), name)
+	}
+	// The application's stdio are the Sentry's own 0, 1 and 2, imported
+	// and owned by its descriptor table, so they close when the
+	// application lets go of them (a reader then sees EOF). The Sentry
+	// keeps a private copy of stderr to report its own errors after that.
+	if fd, err := unix.FcntlInt(2, unix.F_DUPFD_CLOEXEC, 0); err == nil {
+		os.Stderr = os.NewFile(uintptr(fd), "/dev/stderr")
 	}
 	ws, err := boot.Run(ctx, &boot.Args{
 		Conf: conf, Spec: spec, BundleDir: b.bundle, GoferSockets: socks,

@@ -10,6 +10,7 @@ import (
 	"carapace.dev/carapace/runsc/config"
 	"carapace.dev/carapace/runsc/container"
 	"carapace.dev/carapace/runsc/control"
+	"carapace.dev/carapace/runsc/sandbox"
 	"carapace.dev/carapace/runsc/specutils"
 	"github.com/google/subcommands"
 )
@@ -56,6 +57,10 @@ func startContainer(conf *config.Config, id string) error {
 		default:
 			return fmt.Errorf("cannot start an already %s container", st.Status)
 		}
+		// Docker's prestart hook and CNI have set the network up by now.
+		if err := handOffNetwork(conf, store.StateDir(id), st); err != nil {
+			return fmt.Errorf("network: %w", err)
+		}
 		if _, err := control.Call(store.StateDir(id), &control.Request{Method: control.MethodStart}, nil); err != nil {
 			return err
 		}
@@ -71,4 +76,16 @@ func startContainer(conf *config.Config, id string) error {
 		return fmt.Errorf("container %s does not exist", id)
 	}
 	return err
+}
+
+// handOffNetwork gives a --network=sandbox container's Sentry the
+// interfaces of its network namespace (sandbox/network.go).
+func handOffNetwork(conf *config.Config, stateDir string, st *container.State) error {
+	if conf.Network != config.NetworkSandbox || !container.Alive(st.SentryPid, st.SentryStart) {
+		return nil
+	}
+	return sandbox.HandOffNetwork(st.SentryPid, func(c *sandbox.CapturedLinks) error {
+		_, err := control.Call(stateDir, &control.Request{Method: control.MethodNetwork, Network: &control.NetworkArgs{Links: c.Links}}, c.FDs())
+		return err
+	})
 }

@@ -64,11 +64,12 @@ const (
 
 // Request is one message from runsc to the Sentry.
 type Request struct {
-	Version int         `json:"version"`
-	Method  Method      `json:"method"`
-	Exec    *ExecArgs   `json:"exec,omitempty"`
-	Signal  *SignalArgs `json:"signal,omitempty"`
-	Wait    *WaitArgs   `json:"wait,omitempty"`
+	Version int          `json:"version"`
+	Method  Method       `json:"method"`
+	Exec    *ExecArgs    `json:"exec,omitempty"`
+	Signal  *SignalArgs  `json:"signal,omitempty"`
+	Wait    *WaitArgs    `json:"wait,omitempty"`
+	Network *NetworkArgs `json:"network,omitempty"` // network.go
 }
 
 // ExecArgs describe a process to start in a running sandbox. Its stdio
@@ -221,6 +222,11 @@ func (r *Request) validate(nfds int) error {
 	}
 	switch r.Method {
 	case MethodStart, MethodExec, MethodSignal, MethodWait, MethodProcesses, MethodStats:
+	case MethodNetwork:
+		if r.Network == nil || r.Exec != nil || r.Signal != nil || r.Wait != nil {
+			return fmt.Errorf("%s request with the wrong arguments", r.Method)
+		}
+		return r.Network.validate(nfds)
 	default:
 		return fmt.Errorf("unknown control method %q", truncate(string(r.Method)))
 	}
@@ -230,7 +236,7 @@ func (r *Request) validate(nfds int) error {
 	// Exactly the argument block of the method, nothing else.
 	if (r.Exec != nil) != (r.Method == MethodExec) ||
 		(r.Signal != nil) != (r.Method == MethodSignal) ||
-		(r.Wait != nil) != (r.Method == MethodWait) {
+		(r.Wait != nil) != (r.Method == MethodWait) || r.Network != nil {
 		return fmt.Errorf("%s request with the wrong arguments", r.Method)
 	}
 	switch r.Method {

@@ -214,7 +214,8 @@ func (s *Server) serveConn(conn *unet.Socket) {
 	defer s.wg.Done()
 	defer conn.Close()
 	buf := make([]byte, MaxMessageSize)
-	n, fds, err := conn.Recv([][]byte{buf}, StdioFDs)
+	n, fds, err := conn.Recv([][]byte{buf}, maxRequestFDs)
+	fds = dropExtraFDs(buf[:n], fds) // network.go
 	s.mu.Lock()
 	delete(s.pending, conn)
 	s.mu.Unlock()

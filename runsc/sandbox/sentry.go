@@ -6,7 +6,6 @@ import (
 	"strings"
 	"syscall"
 
-	"carapace.dev/carapace/pkg/log"
 	"carapace.dev/carapace/runsc/config"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -29,11 +28,6 @@ func StartSentry(runscBin string, conf *config.Config, spec *specs.Spec, bundleD
 // (flags that take their descriptor numbers, in order), and with detach
 // makes it outlive the caller.
 func startSentry(runscBin string, conf *config.Config, spec *specs.Spec, bundleDir string, g *Gofer, stdio [3]*os.File, extra []extraFile, detach bool) (*Sentry, error) {
-	if conf.Network != config.NetworkNone {
-		// The Sentry has no socket syscalls yet, so in every mode the
-		// program has no network; the namespace isolation is real.
-		log.Debugf("--network=%s: the sandbox has no network yet (netstack is not wired into the Sentry)", conf.Network)
-	}
 	flags, joins := sentryNamespaces(conf, spec) // namespaces.go
 	ioFDs := make([]string, len(g.SentryEnds))
 	for i := range g.SentryEnds {

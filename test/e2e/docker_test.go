@@ -257,6 +257,7 @@ func TestDocker(t *testing.T) {
 	if _, stderr, code := d.docker(nil, "rm", "-f", "lim"); code != 0 {
 		t.Errorf("docker rm -f: %s", stderr)
 	}
+	t.Run("bridge network", func(t *testing.T) { checkDockerBridge(t, d) }) // network_test.go
 }
 
 func fileExists(p string) bool {

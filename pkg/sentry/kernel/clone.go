@@ -126,7 +126,7 @@ func (t *Task) Clone(o CloneOptions) (ThreadID, error) {
 		}
 	}
 	a := newTaskArgs{
-		mm: m, fdTable: fdt, fsContext: fsc, creds: t.Credentials(), ac: ac, sigMask: t.SignalMask(), image: t.image,
+		mm: m, fdTable: fdt, fsContext: fsc, creds: t.Credentials(), ac: ac, sigMask: t.SignalMask(), image: t.image.Load(),
 	}
 	if f&linux.CLONE_THREAD != 0 {
 		a.group = t.tg
@@ -162,7 +162,7 @@ func (t *Task) Clone(o CloneOptions) (ThreadID, error) {
 		undo()
 		return 0, err
 	}
-	child.name = t.name
+	child.name.Store(t.name.Load())
 	child.mntns = mntns
 	child.noNewPrivs = t.noNewPrivs
 	child.inheritSeccomp(t)

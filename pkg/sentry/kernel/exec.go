@@ -45,7 +45,7 @@ func OpenExecutable(ctx context.Context, v *vfs.VirtualFilesystem, creds *auth.C
 		fd.DecRef(ctx)
 		return nil, err
 	}
-	return &execFile{fd}, nil
+	return newExecFile(ctx, v, pop.Root, fd), nil
 }
 
 // CheckExecutable checks that fd may be executed by creds: a regular
@@ -64,8 +64,23 @@ func CheckExecutable(ctx context.Context, creds *auth.Credentials, fd *vfs.FileD
 	return vfs.GenericCheckPermissions(creds, vfs.MayExec, uint32(st.Mode), auth.UID(st.Uid), auth.GID(st.Gid))
 }
 
-// execFile is a VFS file as the loader reads it.
-type execFile struct{ *vfs.FileDescription }
+// execFile is a VFS file as the loader reads it. name is its path from
+// the opener's root, for the mappings /proc/[pid]/maps lists.
+type execFile struct {
+	*vfs.FileDescription
+	name string
+}
+
+func newExecFile(ctx context.Context, v *vfs.VirtualFilesystem, root vfs.VirtualDentry, fd *vfs.FileDescription) *execFile {
+	name, err := v.PathnameWithDeleted(ctx, root, fd.VirtualDentry())
+	if err != nil {
+		name = ""
+	}
+	return &execFile{FileDescription: fd, name: name}
+}
+
+// MappingName implements loader.NamedFile.
+func (f *execFile) MappingName() string { return f.name }
 
 // Executable implements loader.ExecutableFile: the file's dentry, with a
 // reference, becomes the address space's exe_file.
@@ -117,7 +132,9 @@ func (t *Task) ExecFile(ctx context.Context, filename string, fd *vfs.FileDescri
 		if err := CheckExecutable(ctx, t.Credentials(), fd); err != nil {
 			return err
 		}
-		file = &execFile{fd}
+		root := t.fsContext.Root()
+		file = newExecFile(ctx, k.vfs, root, fd)
+		root.DecRef(ctx)
 	case dirfd.Ok():
 		root := t.fsContext.Root()
 		f, err := OpenExecutable(ctx, k.vfs, t.Credentials(), &vfs.PathOperation{
@@ -157,7 +174,7 @@ func (t *Task) ExecFile(ctx context.Context, filename string, fd *vfs.FileDescri
 	t.mm = newMM
 	t.as = newMM.AddressSpace()
 	old.DecUsers(t)
-	t.image = res
+	t.image.Store(res)
 	t.SetName(path.Base(res.Filename))
 
 	// Files: unshare, then close the close-on-exec ones.

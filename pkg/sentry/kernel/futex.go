@@ -3,6 +3,7 @@ package kernel
 import (
 	"encoding/binary"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -45,11 +46,19 @@ type futexWaiter struct {
 	bitset uint32
 	// pi marks a FUTEX_LOCK_PI waiter, tid its thread: UNLOCK_PI hands
 	// the lock to the first one.
-	pi    bool
-	tid   ThreadID
-	woken chan struct{}
-	next  *futexWaiter
-	prev  *futexWaiter
+	pi  bool
+	tid ThreadID
+	// requeuePI marks a FUTEX_WAIT_REQUEUE_PI waiter: only
+	// FUTEX_CMP_REQUEUE_PI to the PI lock piKey may move it (then it
+	// becomes a pi waiter there).
+	requeuePI bool
+	piKey     futexKey
+	woken     chan struct{}
+	// bucket is where the waiter is queued: requeueing moves it, under
+	// both buckets' locks.
+	bucket atomic.Pointer[futexBucket]
+	next   *futexWaiter
+	prev   *futexWaiter
 }
 
 // futexBucket is one shard of the futex table: a lock and the waiters
@@ -73,6 +82,7 @@ func (ft *futexTable) bucket(k futexKey) *futexBucket {
 }
 
 func (b *futexBucket) push(w *futexWaiter) {
+	w.bucket.Store(b)
 	w.prev = b.tail
 	if b.tail != nil {
 		b.tail.next = w
@@ -94,6 +104,39 @@ func (b *futexBucket) remove(w *futexWaiter) {
 		b.tail = w.prev
 	}
 	w.next, w.prev = nil, nil
+}
+
+// lockWaiterBucket locks and returns the bucket w is queued in (or was
+// last queued in), following requeues that move it meanwhile.
+func lockWaiterBucket(w *futexWaiter) *futexBucket {
+	for {
+		b := w.bucket.Load()
+		b.mu.Lock()
+		if w.bucket.Load() == b {
+			return b
+		}
+		b.mu.Unlock()
+	}
+}
+
+// lockBuckets locks the buckets of two keys in address order and returns
+// the function that unlocks them.
+func (ft *futexTable) lockBuckets(k1, k2 futexKey) (b1, b2 *futexBucket, unlock func()) {
+	b1, b2 = ft.bucket(k1), ft.bucket(k2)
+	first, second := b1, b2
+	if uintptrOf(b2) < uintptrOf(b1) {
+		first, second = b2, b1
+	}
+	first.mu.Lock()
+	if second != first {
+		second.mu.Lock()
+	}
+	return b1, b2, func() {
+		if second != first {
+			second.mu.Unlock()
+		}
+		first.mu.Unlock()
+	}
 }
 
 // loadFutexWord reads the aligned 32-bit word at addr.
@@ -146,16 +189,17 @@ func (t *Task) FutexWait(addr hostarch.Addr, private bool, val, bitset uint32, t
 	if err == nil {
 		return nil
 	}
-	b.mu.Lock()
+	// A FUTEX_REQUEUE may have moved the waiter to another bucket.
+	wb := lockWaiterBucket(w)
 	select {
 	case <-w.woken:
 		// Woken after all, racing with the interruption: report the
 		// wake so it is not lost.
 		err = nil
 	default:
-		b.remove(w)
+		wb.remove(w)
 	}
-	b.mu.Unlock()
+	wb.mu.Unlock()
 	return err
 }
 
@@ -182,7 +226,7 @@ func (ft *futexTable) wake(key futexKey, n int, bitset uint32) int {
 	woken := 0
 	for w := b.head; w != nil && woken < n; {
 		next := w.next
-		if w.key == key && w.bitset&bitset != 0 && !w.pi {
+		if w.key == key && w.bitset&bitset != 0 && !w.pi && !w.requeuePI {
 			b.remove(w)
 			close(w.woken)
 			woken++
@@ -207,17 +251,14 @@ func (t *Task) FutexRequeue(addr, addr2 hostarch.Addr, private bool, nWake, nReq
 	if err != nil {
 		return 0, err
 	}
-	b1, b2 := t.k.futexes.bucket(k1), t.k.futexes.bucket(k2)
-	// Lock both buckets in address order.
-	first, second := b1, b2
-	if uintptrOf(b2) < uintptrOf(b1) {
-		first, second = b2, b1
-	}
-	first.mu.Lock()
-	defer first.mu.Unlock()
-	if second != first {
-		second.mu.Lock()
-		defer second.mu.Unlock()
+	b1, b2, unlock := t.k.futexes.lockBuckets(k1, k2)
+	defer unlock()
+	// Waiters for FUTEX_CMP_REQUEUE_PI may not be requeued or woken
+	// otherwise (Linux: EINVAL).
+	for w := b1.head; w != nil; w = w.next {
+		if w.key == k1 && w.requeuePI {
+			return 0, unix.EINVAL
+		}
 	}
 	if check {
 		cur, err := t.loadFutexWord(addr)
@@ -394,10 +435,31 @@ func (t *Task) exitRobustList() {
 	}
 }
 
-// handleFutexDeath marks a robust lock word the dying task owns.
+// handleFutexDeath marks a robust lock word the dying task owns. A
+// FUTEX_LOCK_PI waiter, if any, is handed the lock (with
+// FUTEX_OWNER_DIED for it to see), as an unlock would; otherwise one
+// plain waiter is woken to find the word changed.
 func (t *Task) handleFutexDeath(addr hostarch.Addr) {
 	if addr%4 != 0 {
 		return
+	}
+	key, err := t.futexKeyFor(addr, false)
+	if err != nil {
+		return
+	}
+	b := t.k.futexes.bucket(key)
+	b.mu.Lock()
+	var next *futexWaiter
+	more := false
+	for w := b.head; w != nil; w = w.next {
+		if w.key == key && w.pi {
+			if next == nil {
+				next = w
+			} else {
+				more = true
+				break
+			}
+		}
 	}
 	tid := uint32(t.tid)
 	owned := false
@@ -406,12 +468,27 @@ func (t *Task) handleFutexDeath(addr hostarch.Addr) {
 		if !owned {
 			return old
 		}
+		if next != nil {
+			nv := uint32(next.tid) | futexOwnerDied
+			if more {
+				nv |= futexWaiters
+			}
+			return nv
+		}
 		return old&futexWaiters | futexOwnerDied
 	})
-	if err != nil || !owned || old&futexWaiters == 0 {
+	if err != nil || !owned {
+		b.mu.Unlock()
 		return
 	}
-	if key, err := t.futexKeyFor(addr, false); err == nil {
+	if next != nil {
+		b.remove(next)
+		close(next.woken)
+		b.mu.Unlock()
+		return
+	}
+	b.mu.Unlock()
+	if old&futexWaiters != 0 {
 		t.k.futexes.wake(key, 1, ^uint32(0))
 	}
 }

@@ -19,7 +19,13 @@ import (
 // bucket lock: it returns true if the task now owns it; otherwise it has
 // set FUTEX_WAITERS (when wait) and returns the owner's TID.
 func (t *Task) piAcquire(addr hostarch.Addr, b *futexBucket, key futexKey, wait bool) (bool, ThreadID, error) {
-	tid := uint32(t.tid)
+	return t.piAcquireFor(addr, b, key, t.tid, wait)
+}
+
+// piAcquireFor is piAcquire on behalf of the thread owner (FUTEX_CMP_REQUEUE_PI
+// takes the lock for the waiter it requeues).
+func (t *Task) piAcquireFor(addr hostarch.Addr, b *futexBucket, key futexKey, forTID ThreadID, wait bool) (bool, ThreadID, error) {
+	tid := uint32(forTID)
 	waiters := false
 	for w := b.head; w != nil; w = w.next {
 		if w.key == key && w.pi {
@@ -53,7 +59,7 @@ func (t *Task) piAcquire(addr hostarch.Addr, b *futexBucket, key futexKey, wait 
 		return true, 0, nil
 	}
 	owner := ThreadID(old & futexTIDMask)
-	if owner == t.tid {
+	if owner == forTID {
 		return false, owner, unix.EDEADLK
 	}
 	if t.k.TaskWithID(owner) == nil {
@@ -99,19 +105,157 @@ func (t *Task) FutexLockPI(addr hostarch.Addr, private, try bool, deadline time.
 		// UNLOCK_PI made us the owner before waking us.
 		return nil
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	wb := lockWaiterBucket(w)
+	defer wb.mu.Unlock()
 	select {
 	case <-w.woken:
 		return nil
 	default:
-		b.remove(w)
+		wb.remove(w)
 	}
 	if err == unix.ETIMEDOUT {
 		return err
 	}
 	// Interrupted: the lock is retried once the signal is handled.
 	return linux.ERESTARTNOINTR
+}
+
+// FutexWaitRequeuePI implements FUTEX_WAIT_REQUEUE_PI: wait on the
+// condition word at addr, if it still holds val, until
+// FUTEX_CMP_REQUEUE_PI moves the task to the PI lock at addr2 and the
+// task then owns that lock (nil), or deadline (zero: none) passes
+// (ETIMEDOUT). Interrupted before the requeue, the call restarts; after
+// it, it gives EAGAIN (the condition has changed), as Linux does.
+func (t *Task) FutexWaitRequeuePI(addr, addr2 hostarch.Addr, private bool, val uint32, deadline time.Time) error {
+	if addr%4 != 0 || addr2%4 != 0 {
+		return unix.EINVAL
+	}
+	k1, err := t.futexKeyFor(addr, private)
+	if err != nil {
+		return err
+	}
+	k2, err := t.futexKeyFor(addr2, private)
+	if err != nil {
+		return err
+	}
+	if k1 == k2 {
+		return unix.EINVAL
+	}
+	b := t.k.futexes.bucket(k1)
+	w := &futexWaiter{key: k1, bitset: ^uint32(0), requeuePI: true, piKey: k2, tid: t.tid, woken: make(chan struct{})}
+	b.mu.Lock()
+	cur, err := t.loadFutexWord(addr)
+	if err != nil {
+		b.mu.Unlock()
+		return err
+	}
+	if cur != val {
+		b.mu.Unlock()
+		return unix.EAGAIN
+	}
+	b.push(w)
+	b.mu.Unlock()
+
+	if deadline.IsZero() {
+		err = t.Block(w.woken)
+	} else {
+		_, err = t.BlockTimeout(w.woken, time.Until(deadline))
+	}
+	if err == nil {
+		// Woken only when made the lock's owner.
+		return nil
+	}
+	wb := lockWaiterBucket(w)
+	defer wb.mu.Unlock()
+	select {
+	case <-w.woken:
+		return nil
+	default:
+	}
+	requeued := w.pi
+	wb.remove(w)
+	switch {
+	case err == unix.ETIMEDOUT:
+		return err
+	case requeued:
+		return unix.EAGAIN
+	default:
+		return linux.ERESTARTNOINTR
+	}
+}
+
+// FutexCmpRequeuePI implements FUTEX_CMP_REQUEUE_PI: if the word at addr
+// holds val, take the PI lock at addr2 for the first FUTEX_WAIT_REQUEUE_PI
+// waiter on addr and wake it if the lock is free, and move up to
+// nRequeue other waiters to the lock's queue, where FUTEX_UNLOCK_PI hands
+// them the lock in turn. It returns how many were woken or moved. Every
+// waiter on addr must be waiting to be requeued to addr2 (else EINVAL).
+func (t *Task) FutexCmpRequeuePI(addr, addr2 hostarch.Addr, private bool, nRequeue int, val uint32) (int, error) {
+	if addr%4 != 0 || addr2%4 != 0 {
+		return 0, unix.EINVAL
+	}
+	k1, err := t.futexKeyFor(addr, private)
+	if err != nil {
+		return 0, err
+	}
+	k2, err := t.futexKeyFor(addr2, private)
+	if err != nil {
+		return 0, err
+	}
+	if k1 == k2 {
+		return 0, unix.EINVAL
+	}
+	b1, b2, unlock := t.k.futexes.lockBuckets(k1, k2)
+	defer unlock()
+	cur, err := t.loadFutexWord(addr)
+	if err != nil {
+		return 0, err
+	}
+	if cur != val {
+		return 0, unix.EAGAIN
+	}
+	var waiters []*futexWaiter
+	for w := b1.head; w != nil; w = w.next {
+		if w.key != k1 {
+			continue
+		}
+		if !w.requeuePI || w.piKey != k2 {
+			return 0, unix.EINVAL
+		}
+		waiters = append(waiters, w)
+	}
+	if len(waiters) == 0 {
+		return 0, nil
+	}
+	done := 0
+	top := waiters[0]
+	acquired, _, err := t.piAcquireFor(addr2, b2, k2, top.tid, len(waiters) > 1 && nRequeue > 0)
+	if err != nil {
+		return 0, err
+	}
+	if acquired {
+		b1.remove(top)
+		close(top.woken)
+		done++
+		waiters = waiters[1:]
+	}
+	moved := 0
+	for _, w := range waiters {
+		if moved == nRequeue {
+			break
+		}
+		b1.remove(w)
+		w.key, w.pi, w.requeuePI = k2, true, false
+		b2.push(w)
+		moved++
+	}
+	if moved > 0 {
+		// The owner must unlock through the kernel to hand the lock on.
+		if _, err := t.mm.AtomicUpdateUint32(t, addr2, func(old uint32) uint32 { return old | futexWaiters }); err != nil {
+			return done + moved, unix.EFAULT
+		}
+	}
+	return done + moved, nil
 }
 
 // FutexUnlockPI implements FUTEX_UNLOCK_PI: EPERM unless the task owns

@@ -176,7 +176,7 @@ func (t *Task) Executable(ctx context.Context) (vfs.VirtualDentry, bool) {
 // program, or nil once the thread has exited.
 func (t *Task) ImageSnapshot() *loader.Result {
 	var r *loader.Result
-	t.withLive(func() { r = t.image })
+	t.withLive(func() { r = t.image.Load() })
 	return r
 }
 

@@ -235,6 +235,8 @@ type CreateProcessArgs struct {
 	// Credentials of the process; nil means root.
 	Credentials *auth.Credentials
 	// FDTable is the process's files (stdio); nil means empty.
+	// CreateProcess takes over the caller's reference, and releases it
+	// if it fails.
 	FDTable *FDTable
 	// Random, for a deterministic AT_RANDOM and layout in tests; nil
 	// means crypto/rand.
@@ -254,8 +256,15 @@ func (k *Kernel) CreateProcess(ctx context.Context, args CreateProcessArgs) (*Th
 	if creds == nil {
 		creds = auth.NewRoot()
 	}
+	// The process owns args.FDTable from here on, failure included.
+	releaseFiles := func() {
+		if args.FDTable != nil {
+			args.FDTable.DecRef(ctx)
+		}
+	}
 	if !args.Root.Ok() {
 		m.DecUsers(ctx)
+		releaseFiles()
 		return nil, fmt.Errorf("creating a process: no root directory: %w", unix.EINVAL)
 	}
 	cwd := args.Root
@@ -266,6 +275,7 @@ func (k *Kernel) CreateProcess(ctx context.Context, args CreateProcessArgs) (*Th
 		}, &vfs.GetDentryOptions{CheckSearchable: true})
 		if err != nil {
 			m.DecUsers(ctx)
+			releaseFiles()
 			return nil, fmt.Errorf("working directory %q: %w", args.WorkingDirectory, err)
 		}
 		defer cwd.DecRef(ctx)
@@ -282,6 +292,7 @@ func (k *Kernel) CreateProcess(ctx context.Context, args CreateProcessArgs) (*Th
 	if err != nil {
 		m.DecUsers(ctx)
 		fsc.DecRef(ctx)
+		releaseFiles()
 		return nil, fmt.Errorf("loading %q: %w", args.Filename, err)
 	}
 	fdt := args.FDTable

@@ -40,7 +40,9 @@ type Task struct {
 	restartBlock func(t *Task) (uintptr, error)
 	exitCalled   bool
 	exitStatus   WaitStatus
-	image        *loader.Result
+	// image is what the loader reported; written by the task (execve),
+	// read by anyone (/proc, ps).
+	image atomic.Pointer[loader.Result]
 
 	// mm and fdTable are replaced only by the task itself (execve,
 	// unshare); other tasks read them under the kernel lock.
@@ -54,8 +56,9 @@ type Task struct {
 	// once a handler frame has recorded it or no handler ran.
 	savedMask     linux.SignalSet
 	haveSavedMask bool
-	// name is the thread's comm (prctl PR_SET_NAME), task goroutine only.
-	name string
+	// name is the thread's comm: written by the task (execve,
+	// PR_SET_NAME) and through /proc/[pid]/comm, read by anyone.
+	name atomic.Pointer[string]
 	// uts is the task's UTS namespace, nil for the initial one.
 	uts atomic.Pointer[UTSNamespace]
 	// mntns is the mount namespace the task entered (mntns.go), nil for
@@ -136,7 +139,7 @@ func (t *Task) Credentials() *auth.Credentials { return t.creds.Load() }
 func (t *Task) SetCredentials(c *auth.Credentials) { t.creds.Store(c) }
 
 // Image returns what the loader reported for the task's program.
-func (t *Task) Image() *loader.Result { return t.image }
+func (t *Task) Image() *loader.Result { return t.image.Load() }
 
 // Deadline implements context.Context: tasks have none.
 func (t *Task) Deadline() (time.Time, bool) { return time.Time{}, false }
@@ -348,12 +351,17 @@ func (t *Task) SetRobustList(addr hostarch.Addr) { t.robustList = addr }
 func (t *Task) RobustList() hostarch.Addr { return t.robustList }
 
 // Name returns the thread's name (comm).
-func (t *Task) Name() string { return t.name }
+func (t *Task) Name() string {
+	if n := t.name.Load(); n != nil {
+		return *n
+	}
+	return ""
+}
 
 // SetName sets it, truncated to TASK_COMM_LEN-1 bytes.
 func (t *Task) SetName(n string) {
 	if len(n) > linux.TASK_COMM_LEN-1 {
 		n = n[:linux.TASK_COMM_LEN-1]
 	}
-	t.name = n
+	t.name.Store(&n)
 }

@@ -62,6 +62,9 @@ type ThreadGroup struct {
 	exitingFlag atomic.Bool // exiting, readable without the lock
 	groupStatus WaitStatus
 	limits      [linux.RLIM_NLIMITS]linux.Rlimit
+	// fsizeCur mirrors limits[RLIMIT_FSIZE].Cur for the write path, which
+	// reads it on every write to a regular file without the lock.
+	fsizeCur atomic.Uint64
 
 	// Guarded by k.mu.
 	pgid, sid  ThreadID
@@ -150,6 +153,9 @@ func (tg *ThreadGroup) Limit(r int) linux.Rlimit {
 func (tg *ThreadGroup) SetLimit(r int, l linux.Rlimit) {
 	tg.signalMu.Lock()
 	tg.limits[r] = l
+	if r == linux.RLIMIT_FSIZE {
+		tg.fsizeCur.Store(l.Cur)
+	}
 	var mms []*mm.MemoryManager
 	if r == linux.RLIMIT_AS || r == linux.RLIMIT_DATA {
 		for _, t := range tg.tasks {
@@ -223,7 +229,7 @@ func (k *Kernel) newTask(ctx context.Context, a newTaskArgs) (*Task, error) {
 		a.mm.SetAddressSpace(as)
 	}
 	t := &Task{
-		k: k, ac: a.ac, as: as, mm: a.mm, fdTable: a.fdTable, fsContext: a.fsContext, image: a.image,
+		k: k, ac: a.ac, as: as, mm: a.mm, fdTable: a.fdTable, fsContext: a.fsContext,
 		sigMask: a.sigMask, interruptCh: make(chan struct{}, 1), done: make(chan struct{}),
 	}
 	if k.platform != nil {
@@ -236,6 +242,7 @@ func (k *Kernel) newTask(ctx context.Context, a newTaskArgs) (*Task, error) {
 		t.pctx = pctx
 	}
 	t.creds.Store(a.creds)
+	t.image.Store(a.image)
 
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -265,6 +272,7 @@ func (k *Kernel) newTask(ctx context.Context, a newTaskArgs) (*Task, error) {
 		} else {
 			tg.limits = defaultLimits()
 		}
+		tg.fsizeCur.Store(tg.limits[linux.RLIMIT_FSIZE].Cur)
 		if a.parent != nil {
 			a.parent.children[tg] = struct{}{}
 			tg.pgid, tg.sid = a.parent.pgid, a.parent.sid

@@ -57,6 +57,12 @@ type ExecutableFile interface {
 	Executable() mm.Executable
 }
 
+// NamedFile is implemented by files that know the path /proc/[pid]/maps
+// shows for their mappings.
+type NamedFile interface {
+	MappingName() string
+}
+
 // Opener opens the files an executable names: its ELF interpreter and a
 // script's interpreter. It checks execute permission as execve does. The
 // loader releases (DecRef) what it returns once loading is done.
@@ -459,6 +465,9 @@ func mapSegments(ctx context.Context, m *mm.MemoryManager, f File, info *elfInfo
 				Length: uint64(fileMapEnd - pageStart), Offset: hostarch.PageRoundDown(s.Offset),
 				Addr: pageStart, Fixed: true, Unmap: true, Private: true,
 				Perms: s.Perms, MaxPerms: hostarch.AnyAccess,
+			}
+			if nf, ok := f.(NamedFile); ok {
+				opts.Hint = nf.MappingName()
 			}
 			if err := f.ConfigureMMap(ctx, &opts); err != nil {
 				return fmt.Errorf("configuring mmap: %w", err)

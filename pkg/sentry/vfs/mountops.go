@@ -127,20 +127,23 @@ func (vfs *VirtualFilesystem) PivotRoot(ctx context.Context, creds *auth.Credent
 	defer vfs.mountMu.Unlock()
 	oldRoot := root.mount
 	newMnt := nr.mount
+	// Linux's order: namespaces, a removed new root, either path on the
+	// current root mount (EBUSY, even when new_root is not a mount
+	// point), then the mount-point rules.
 	switch {
-	case root.dentry != oldRoot.root || oldRoot.parent != nil || oldRoot.ns == nil || oldRoot.ns.root != oldRoot:
+	case oldRoot.ns == nil || newMnt.ns != oldRoot.ns || po.mount.ns != oldRoot.ns:
+		return VirtualDentry{}, unix.EINVAL
+	case po.dentry.dead.Load() || nr.dentry.dead.Load():
+		return VirtualDentry{}, unix.ENOENT
+	case newMnt == oldRoot || po.mount == oldRoot:
+		return VirtualDentry{}, unix.EBUSY
+	case root.dentry != oldRoot.root || oldRoot.parent != nil || oldRoot.ns.root != oldRoot:
 		// Only a namespace's root mount, seen from its root, pivots.
 		return VirtualDentry{}, unix.EINVAL
 	case nr.dentry != newMnt.root || newMnt.parent == nil || newMnt.detached:
 		return VirtualDentry{}, unix.EINVAL
-	case newMnt == oldRoot:
-		return VirtualDentry{}, unix.EBUSY
-	case newMnt.ns != oldRoot.ns || po.mount.ns != oldRoot.ns:
-		return VirtualDentry{}, unix.EINVAL
 	case !isUnderLocked(po, nr):
 		return VirtualDentry{}, unix.EINVAL
-	case po.dentry.dead.Load() || nr.dentry.dead.Load():
-		return VirtualDentry{}, unix.ENOENT
 	}
 	// Take newMnt off its mount point, keeping its place-in-the-tree
 	// reference: it stays in the tree as the root. The references its

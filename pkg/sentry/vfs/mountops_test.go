@@ -64,8 +64,21 @@ func TestPivotRoot(t *testing.T) {
 		_, err := e.vfs.PivotRoot(e.ctx, e.creds, e.root, e.pop("/new/old"), e.pop("/new/old"))
 		return err
 	}(), unix.EINVAL)
-	wantErr(t, "put_old outside new root", func() error {
+	// Linux answers EBUSY for a path on the current root mount before
+	// looking at where put_old is.
+	wantErr(t, "put_old on the current root mount", func() error {
 		_, err := e.vfs.PivotRoot(e.ctx, e.creds, e.root, e.pop("/new"), e.pop("/"))
+		return err
+	}(), unix.EBUSY)
+	wantErr(t, "new root on the current root mount", func() error {
+		_, err := e.vfs.PivotRoot(e.ctx, e.creds, e.root, e.pop("/"), e.pop("/new/old"))
+		return err
+	}(), unix.EBUSY)
+	e.must(e.mkdir("/elsewhere", 0o755))
+	_, err = e.vfs.MountAt(e.ctx, e.creds, "", e.pop("/elsewhere"), tmpfs.Name, &vfs.MountOptions{})
+	e.must(err)
+	wantErr(t, "put_old outside new root", func() error {
+		_, err := e.vfs.PivotRoot(e.ctx, e.creds, e.root, e.pop("/new"), e.pop("/elsewhere"))
 		return err
 	}(), unix.EINVAL)
 	wantErr(t, "unprivileged", func() error {

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"carapace.dev/carapace/pkg/tcpip"
 )
@@ -18,6 +19,24 @@ type NIC struct {
 
 	mu    sync.RWMutex
 	addrs []nicAddress
+
+	rxPackets, rxBytes, rxDrops atomic.Uint64
+	txPackets, txBytes, txErrs  atomic.Uint64
+}
+
+// NICStats are an interface's packet counters, as /proc/net/dev and
+// netlink's IFLA_STATS report them. Bytes are network-layer bytes.
+type NICStats struct {
+	RxPackets, RxBytes, RxDrops uint64
+	TxPackets, TxBytes, TxErrs  uint64
+}
+
+// Stats returns a snapshot of the NIC's counters.
+func (n *NIC) Stats() NICStats {
+	return NICStats{
+		RxPackets: n.rxPackets.Load(), RxBytes: n.rxBytes.Load(), RxDrops: n.rxDrops.Load(),
+		TxPackets: n.txPackets.Load(), TxBytes: n.txBytes.Load(), TxErrs: n.txErrs.Load(),
+	}
 }
 
 type nicAddress struct {
@@ -145,9 +164,12 @@ func (n *NIC) primaryAddress(proto tcpip.NetworkProtocolNumber, next tcpip.Addre
 // DeliverNetworkPacket implements NetworkDispatcher.
 func (n *NIC) DeliverNetworkPacket(src tcpip.LinkAddress, proto tcpip.NetworkProtocolNumber, pkt *PacketBuffer) {
 	n.stack.stats.PacketsReceived.Add(1)
+	n.rxPackets.Add(1)
+	n.rxBytes.Add(uint64(pkt.Size()))
 	ep := n.netEPs[proto]
 	if ep == nil {
 		n.stack.stats.UnknownProtocol.Add(1)
+		n.rxDrops.Add(1)
 		return
 	}
 	pkt.NIC = n.id
@@ -160,7 +182,14 @@ func (n *NIC) DeliverNetworkPacket(src tcpip.LinkAddress, proto tcpip.NetworkPro
 // bypassing neighbor resolution (used by ARP itself).
 func (n *NIC) WritePacketToLink(remote tcpip.LinkAddress, proto tcpip.NetworkProtocolNumber, pkt *PacketBuffer) *tcpip.Error {
 	n.stack.stats.PacketsSent.Add(1)
-	return n.link.WritePacket(remote, proto, pkt)
+	size := uint64(pkt.Size())
+	if err := n.link.WritePacket(remote, proto, pkt); err != nil {
+		n.txErrs.Add(1)
+		return err
+	}
+	n.txPackets.Add(1)
+	n.txBytes.Add(size)
+	return nil
 }
 
 // WritePacket sends a finished network packet toward next hop, resolving

@@ -129,6 +129,7 @@ func Rules(opts Options) *seccomp.RuleSet {
 	// before installation (pkg/tcpip/link/fdbased), in non-blocking batches.
 	s.Add(unix.SYS_RECVMMSG, allow, anyArg, anyArg, anyArg, eq(unix.MSG_DONTWAIT))
 	s.Add(unix.SYS_SENDMMSG, allow, anyArg, anyArg, anyArg, eq(unix.MSG_DONTWAIT))
+	s.Add(unix.SYS_SETSOCKOPT, allow, anyArg, eq(unix.SOL_PACKET), eq(unix.PACKET_AUXDATA)) // fdbased.New on a link runsc start hands over
 	// The control server (runsc/control) accepting runsc's connections.
 	s.Add(unix.SYS_ACCEPT4, allow, anyArg, anyArg, anyArg, eq(unix.SOCK_CLOEXEC))
 

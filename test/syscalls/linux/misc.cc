@@ -227,6 +227,41 @@ TEST(Rlimit, FsizeLimitRaisesSIGXFSZ) {
   });
 }
 
+// RLIMIT_FSIZE also bounds growing a file by ftruncate, truncate and
+// fallocate (EFBIG and SIGXFSZ, nothing done), but not shrinking it nor
+// writing to a pipe; pwrite is cut at the limit like write.
+TEST(Rlimit, FsizeLimitBoundsTruncateAndFallocate) {
+  TempDir d;
+  std::string path = d.Sub("f");
+  EXPECT_CHILD_OK([&] {
+    sigset_t xfsz;
+    sigemptyset(&xfsz);
+    sigaddset(&xfsz, SIGXFSZ);
+    CHILD_CHECK(sigprocmask(SIG_BLOCK, &xfsz, nullptr) == 0);
+    int fd = open(path.c_str(), O_CREAT | O_RDWR, 0644);
+    CHILD_CHECK(fd >= 0);
+    CHILD_CHECK(ftruncate(fd, 100) == 0);  // before the limit
+    struct rlimit rl = {10, RLIM_INFINITY};
+    CHILD_CHECK(setrlimit(RLIMIT_FSIZE, &rl) == 0);
+    CHILD_CHECK(ftruncate(fd, 50) == 0);  // shrinking is allowed
+    CHILD_CHECK(ftruncate(fd, 0) == 0);
+    CHILD_CHECK(pwrite(fd, "0123456789abcdef", 16, 4) == 6);
+    sigset_t pending;
+    CHILD_CHECK(sigpending(&pending) == 0 && !sigismember(&pending, SIGXFSZ));
+    CHILD_CHECK(ftruncate(fd, 11) == -1 && errno == EFBIG);
+    CHILD_CHECK(sigpending(&pending) == 0 && sigismember(&pending, SIGXFSZ));
+    CHILD_CHECK(truncate(path.c_str(), 11) == -1 && errno == EFBIG);
+    CHILD_CHECK(fallocate(fd, 0, 0, 11) == -1 && errno == EFBIG);
+    CHILD_CHECK(fallocate(fd, 0, 0, 10) == 0);
+    struct stat st;
+    CHILD_CHECK(fstat(fd, &st) == 0 && st.st_size == 10);
+    int p[2];
+    CHILD_CHECK(pipe(p) == 0);
+    CHILD_CHECK(write(p[1], "0123456789abcdef", 16) == 16);
+    return 0;
+  });
+}
+
 TEST(Rlimit, LoweringHardLimitIsIrreversibleWithoutPrivilege) {
   EXPECT_CHILD_OK([] {
     struct rlimit rl;

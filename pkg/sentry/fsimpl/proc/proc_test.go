@@ -372,6 +372,10 @@ func TestMaps(t *testing.T) {
 	if !strings.Contains(maps, "[stack]\n") {
 		t.Errorf("maps has no stack:\n%s", maps)
 	}
+	// The loader's segments are named by the program's path.
+	if !strings.Contains(maps, "r-xp") || !strings.Contains(maps, " "+program+"\n") {
+		t.Errorf("maps has no executable mapping of %s:\n%s", program, maps)
+	}
 	for _, l := range strings.Split(strings.TrimSuffix(maps, "\n"), "\n") {
 		f := strings.Fields(l)
 		if len(f) < 5 || len(f[1]) != 4 || !strings.Contains(f[0], "-") {

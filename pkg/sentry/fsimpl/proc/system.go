@@ -66,6 +66,7 @@ func (f *filesystem) rootDir() *dirNode {
 			return fmt.Sprintf("%d/task/%d", t.ThreadGroup().ID(), t.ThreadID()), nil
 		})},
 		{"mounts", f.newLink(ino(), owner{}, func(context.Context) (string, error) { return "self/mounts", nil })},
+		dir("net", f.netFiles(file)...),
 		file("cpuinfo", func(context.Context) ([]byte, error) { return cachedCPUInfo(NumCPUs()), nil }),
 		file("meminfo", f.meminfo),
 		file("stat", f.systemStat),

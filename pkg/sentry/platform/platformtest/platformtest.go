@@ -2,8 +2,9 @@
 // runs (ptrace, systrap): syscall and fault round trips, synchronous
 // signals, Interrupt, mapping changes, FP and TLS state, several threads
 // and address spaces, stub death, leaks, a stress run and the round-trip
-// benchmarks. A platform's _test.go calls Run, Stress and the Bench
-// functions with a Factory.
+// benchmarks; and the checks that stubs hold nothing of the Sentry's and
+// die with it (lifetime.go). A platform's _test.go calls Run, Stress, the
+// Bench functions and the lifetime checks with a Factory.
 package platformtest
 
 import (
@@ -13,7 +14,6 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -563,63 +563,24 @@ var loopCode = Cat(MovImm32("eax", 1000), InsSyscall, []byte{0x49, 0x89, 0xc4, 0
 
 func testConcurrentContexts(t *testing.T, f Factory) {
 	mf, p := f.NewPlatform(t)
-	as, err := p.NewAddressSpace()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer as.Release()
-	fr, err := mf.Allocate(hostarch.PageSize)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, _ := mf.MapInternal(fr)
-	copy(m, loopCode)
-	if err := as.MapFile(CodeAddr, fr.Start, fr.Length(), hostarch.AnyAccess, false); err != nil {
-		t.Fatal(err)
-	}
+	as, _ := newCodeSpace(t, mf, p, loopCode)
 	const workers, rounds = 8, 200
-	errs := make(chan error, workers)
-	var wg sync.WaitGroup
-	defer wg.Wait() // every Context released before the platform closes
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			ctx, err := p.NewContext()
-			if err != nil {
-				errs <- err
-				return
+	startWorkers(p, workers, func(w int, ctx platform.Context, ac *arch.Context64) error {
+		var tr platform.Trap
+		for i := 0; i < rounds; i++ {
+			if err := ctx.Switch(as, ac, &tr); err != nil {
+				return err
 			}
-			defer ctx.Release()
-			ac := arch.New()
-			ac.SetIP(CodeAddr)
-			ac.Regs.Rdi = uint64(w)
-			var tr platform.Trap
-			for i := 0; i < rounds; i++ {
-				if err := ctx.Switch(as, ac, &tr); err != nil {
-					errs <- err
-					return
-				}
-				if tr.Kind != platform.TrapSyscall || ac.SyscallArgs()[0].Value != uintptr(w) || ac.SyscallNo() != 1000 {
-					errs <- fmt.Errorf("worker %d round %d: trap %+v rdi %d", w, i, tr, ac.Regs.Rdi)
-					return
-				}
-				if i > 0 && ac.Regs.R12 != uint64(i-1) {
-					errs <- fmt.Errorf("worker %d round %d: r12 = %d, want %d", w, i, ac.Regs.R12, i-1)
-					return
-				}
-				ac.SetReturn(uintptr(i))
+			if tr.Kind != platform.TrapSyscall || ac.SyscallArgs()[0].Value != uintptr(w) || ac.SyscallNo() != 1000 {
+				return fmt.Errorf("worker %d round %d: trap %+v rdi %d", w, i, tr, ac.Regs.Rdi)
 			}
-			errs <- nil
-		}(w)
-	}
-	for w := 0; w < workers; w++ {
-		if err := <-errs; err != nil {
-			t.Error(err)
+			if i > 0 && ac.Regs.R12 != uint64(i-1) {
+				return fmt.Errorf("worker %d round %d: r12 = %d, want %d", w, i, ac.Regs.R12, i-1)
+			}
+			ac.SetReturn(uintptr(i))
 		}
-	}
+		return nil
+	}).wait(t)
 }
 
 // testAddressSpaces: one Context alternates between two address spaces

@@ -2,7 +2,6 @@ package platformtest
 
 import (
 	"fmt"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,95 +18,56 @@ import (
 // one the program can produce, with the registers it implies.
 func Stress(t *testing.T, f Factory, threads int, d time.Duration) {
 	mf, p := f.NewPlatform(t)
-	as, err := p.NewAddressSpace()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer as.Release()
-	code, _ := mf.Allocate(hostarch.PageSize)
-	cm, _ := mf.MapInternal(code)
 	// loop: mov eax, 1000; syscall; mov r12, rax; mov rax, DataAddr;
 	//       mov rcx, [rax]; jmp loop
-	copy(cm, Cat(MovImm32("eax", 1000), InsSyscall, []byte{0x49, 0x89, 0xc4},
+	as, _ := newCodeSpace(t, mf, p, Cat(MovImm32("eax", 1000), InsSyscall, []byte{0x49, 0x89, 0xc4},
 		MovRAX64(uint64(DataAddr)), []byte{0x48, 0x8b, 0x08, 0xeb, 0xe7}))
-	if err := as.MapFile(CodeAddr, code.Start, code.Length(), hostarch.AnyAccess, false); err != nil {
-		t.Fatal(err)
-	}
 	data, _ := mf.Allocate(hostarch.PageSize)
 
 	var (
-		ctxs    = make([]platform.Context, threads)
-		stop    atomic.Bool
-		wg      sync.WaitGroup
-		errs    = make(chan error, threads)
-		counts  [4]atomic.Int64 // syscalls, faults, interrupts, other
-		mapMu   sync.Mutex
-		started sync.WaitGroup
+		stop   atomic.Bool
+		counts [4]atomic.Int64 // syscalls, faults, interrupts, other
+		mapMu  sync.Mutex
 	)
-	started.Add(threads)
-	for w := 0; w < threads; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			ctx, err := p.NewContext()
-			if err != nil {
-				started.Done()
-				errs <- err
-				return
+	ws := startWorkers(p, threads, func(w int, ctx platform.Context, ac *arch.Context64) error {
+		var tr platform.Trap
+		ret := uintptr(0)
+		for !stop.Load() {
+			if err := ctx.Switch(as, ac, &tr); err != nil {
+				return fmt.Errorf("thread %d: %w", w, err)
 			}
-			ctxs[w] = ctx
-			started.Done()
-			defer ctx.Release()
-			ac := arch.New()
-			ac.SetIP(CodeAddr)
-			ac.Regs.Rdi = uint64(w)
-			var tr platform.Trap
-			ret := uintptr(0)
-			for !stop.Load() {
-				if err := ctx.Switch(as, ac, &tr); err != nil {
-					errs <- fmt.Errorf("thread %d: %w", w, err)
-					return
+			switch tr.Kind {
+			case platform.TrapSyscall:
+				counts[0].Add(1)
+				if ac.SyscallNo() != 1000 || ac.Regs.Rdi != uint64(w) {
+					return fmt.Errorf("thread %d: syscall %d rdi %d", w, ac.SyscallNo(), ac.Regs.Rdi)
 				}
-				switch tr.Kind {
-				case platform.TrapSyscall:
-					counts[0].Add(1)
-					if ac.SyscallNo() != 1000 || ac.Regs.Rdi != uint64(w) {
-						errs <- fmt.Errorf("thread %d: syscall %d rdi %d", w, ac.SyscallNo(), ac.Regs.Rdi)
-						return
-					}
-					ret++
-					ac.SetReturn(ret)
-				case platform.TrapFault:
-					counts[1].Add(1)
-					if tr.Addr != DataAddr || tr.Access != hostarch.Read || ac.Regs.R12 != uint64(ret) {
-						errs <- fmt.Errorf("thread %d: fault %+v with r12 %d, want read of %#x after return %d", w, tr, ac.Regs.R12, DataAddr, ret)
-						return
-					}
-					mapMu.Lock()
-					err := as.MapFile(DataAddr, data.Start, data.Length(), hostarch.Read, false)
-					mapMu.Unlock()
-					if err != nil {
-						errs <- err
-						return
-					}
-				case platform.TrapInterrupted:
-					counts[2].Add(1)
-				default:
-					counts[3].Add(1)
-					errs <- fmt.Errorf("thread %d: unexpected trap %+v at %#x", w, tr, ac.IP())
-					return
+				ret++
+				ac.SetReturn(ret)
+			case platform.TrapFault:
+				counts[1].Add(1)
+				if tr.Addr != DataAddr || tr.Access != hostarch.Read || ac.Regs.R12 != uint64(ret) {
+					return fmt.Errorf("thread %d: fault %+v with r12 %d, want read of %#x after return %d", w, tr, ac.Regs.R12, DataAddr, ret)
 				}
+				mapMu.Lock()
+				err := as.MapFile(DataAddr, data.Start, data.Length(), hostarch.Read, false)
+				mapMu.Unlock()
+				if err != nil {
+					return err
+				}
+			case platform.TrapInterrupted:
+				counts[2].Add(1)
+			default:
+				counts[3].Add(1)
+				return fmt.Errorf("thread %d: unexpected trap %+v at %#x", w, tr, ac.IP())
 			}
-			errs <- nil
-		}(w)
-	}
-	started.Wait()
+		}
+		return nil
+	})
 	// The Sentry side: unmap the data page now and then, interrupt threads.
 	deadline := time.Now().Add(d)
 	for i := 0; time.Now().Before(deadline); i++ {
-		if c := ctxs[i%threads]; c != nil {
+		if c := ws.ctxs[i%threads]; c != nil {
 			c.Interrupt()
 		}
 		if i%8 == 0 {
@@ -118,17 +78,12 @@ func Stress(t *testing.T, f Factory, threads int, d time.Duration) {
 		time.Sleep(200 * time.Microsecond)
 	}
 	stop.Store(true)
-	for _, c := range ctxs {
+	for _, c := range ws.ctxs {
 		if c != nil {
 			c.Interrupt() // threads spinning in the app come back
 		}
 	}
-	for w := 0; w < threads; w++ {
-		if err := <-errs; err != nil {
-			t.Error(err)
-		}
-	}
-	wg.Wait()
+	ws.wait(t)
 	t.Logf("%d threads: %d syscalls, %d faults, %d interrupts", threads, counts[0].Load(), counts[1].Load(), counts[2].Load())
 	if counts[0].Load() == 0 || counts[1].Load() == 0 || counts[2].Load() == 0 {
 		t.Errorf("stress did not exercise every path: %d syscalls, %d faults, %d interrupts", counts[0].Load(), counts[1].Load(), counts[2].Load())

@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
-	"unsafe"
 
 	"carapace.dev/carapace/pkg/hostarch"
 	"carapace.dev/carapace/pkg/log"
 	"carapace.dev/carapace/pkg/sentry/arch"
 	"carapace.dev/carapace/pkg/sentry/platform"
+	"carapace.dev/carapace/pkg/sentry/platform/internal/stubproc"
 	"golang.org/x/sys/unix"
 )
 
@@ -101,7 +101,8 @@ func (as *addressSpace) manage(probe bool, started chan<- error) {
 // start forks the stub and waits for it to stop itself after setup.
 func (as *addressSpace) start(probe bool) error {
 	l := &as.p.layout
-	pid, errno := rawFork(l.entry, uintptr(as.p.stubFD), uintptr(unix.Getpid()))
+	// The stub reads the memory file in R12 and the Sentry's pid in R13.
+	pid, errno := stubproc.RawFork(l.entry, uintptr(as.p.stubFD), uintptr(unix.Getpid()))
 	if errno != 0 {
 		return fmt.Errorf("ptrace: forking stub: %w", unix.Errno(errno))
 	}
@@ -152,26 +153,11 @@ func (as *addressSpace) start(probe bool) error {
 	return nil
 }
 
-// rseqConfig is struct ptrace_rseq_configuration.
-type rseqConfig struct {
-	Pointer   uint64
-	Size      uint32
-	Signature uint32
-	Flags     uint32
-	_         uint32
-}
-
-const (
-	ptraceGetRseqConfiguration = 0x420f
-	rseqFlagUnregister         = 1
-)
-
 // dropSentryMemory unmaps everything the stub inherited from the Sentry
 // but the stub region; manager only, while the stub is stopped.
 func (as *addressSpace) dropSentryMemory() error {
-	var rc rseqConfig
-	if e := ptrace(ptraceGetRseqConfiguration, as.pid, unsafe.Sizeof(rc), uintptr(unsafe.Pointer(&rc))); e == 0 && rc.Pointer != 0 {
-		if _, err := as.syscall(unix.SYS_RSEQ, uintptr(rc.Pointer), uintptr(rc.Size), rseqFlagUnregister, uintptr(rc.Signature)); err != nil {
+	if rc, e := stubproc.GetRseqConfig(as.pid); e == 0 && rc.Pointer != 0 {
+		if _, err := as.syscall(unix.SYS_RSEQ, uintptr(rc.Pointer), uintptr(rc.Size), stubproc.RseqFlagUnregister, uintptr(rc.Signature)); err != nil {
 			return fmt.Errorf("ptrace: unregistering inherited rseq in stub: %w", err)
 		}
 	}
@@ -179,7 +165,7 @@ func (as *addressSpace) dropSentryMemory() error {
 	if _, err := as.syscall(unix.SYS_MUNMAP, 0, l.base); err != nil {
 		return fmt.Errorf("ptrace: unmapping Sentry memory below the stub: %w", err)
 	}
-	if _, err := as.syscall(unix.SYS_MUNMAP, l.end, hostTaskSize-l.end); err != nil {
+	if _, err := as.syscall(unix.SYS_MUNMAP, l.end, stubproc.HostTaskTop-l.end); err != nil {
 		return fmt.Errorf("ptrace: unmapping Sentry memory above the stub: %w", err)
 	}
 	return nil
@@ -321,22 +307,10 @@ func (as *addressSpace) syscall(nr uintptr, args ...uintptr) (uintptr, error) {
 	return as.inject(&regs)
 }
 
-func (as *addressSpace) checkRange(addr hostarch.Addr, length uint64) error {
-	end, ok := addr.AddLength(length)
-	if !ok || !addr.IsPageAligned() || length%hostarch.PageSize != 0 || length == 0 ||
-		addr < as.p.minAddr || end > as.p.MaxUserAddress() {
-		return fmt.Errorf("ptrace: range [%#x, +%#x) is not page aligned user memory: %w", uintptr(addr), length, unix.EINVAL)
-	}
-	return nil
-}
-
 // MapFile implements platform.AddressSpace.MapFile.
 func (as *addressSpace) MapFile(addr hostarch.Addr, offset, length uint64, at hostarch.AccessType, precommit bool) error {
-	if err := as.checkRange(addr, length); err != nil {
-		return err
-	}
-	if offset%hostarch.PageSize != 0 {
-		return fmt.Errorf("ptrace: unaligned file offset %#x: %w", offset, unix.EINVAL)
+	if err := as.p.CheckMapFile(addr, offset, length); err != nil {
+		return fmt.Errorf("ptrace: MapFile: %w", err)
 	}
 	flags := uintptr(unix.MAP_SHARED | unix.MAP_FIXED)
 	if precommit {
@@ -351,17 +325,8 @@ func (as *addressSpace) MapFile(addr hostarch.Addr, offset, length uint64, at ho
 
 // Unmap implements platform.AddressSpace.Unmap.
 func (as *addressSpace) Unmap(addr hostarch.Addr, length uint64) {
-	// Clamp to user memory so the stub region can never be touched.
-	end, ok := addr.AddLength(length)
-	if !ok || end > as.p.MaxUserAddress() {
-		end = as.p.MaxUserAddress()
-	}
-	if addr < as.p.minAddr {
-		addr = as.p.minAddr
-	}
-	addr = addr.RoundDown()
-	end = end.MustRoundUp()
-	if end <= addr {
+	addr, end, ok := as.p.ClampUnmap(addr, length)
+	if !ok {
 		return
 	}
 	_, err := as.inAddressSpace(unix.SYS_MUNMAP, uintptr(addr), uintptr(end-addr))

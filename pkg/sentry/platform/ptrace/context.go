@@ -12,6 +12,7 @@ import (
 	"carapace.dev/carapace/pkg/log"
 	"carapace.dev/carapace/pkg/sentry/arch"
 	"carapace.dev/carapace/pkg/sentry/platform"
+	"carapace.dev/carapace/pkg/sentry/platform/internal/stubproc"
 	"golang.org/x/sys/unix"
 )
 
@@ -254,19 +255,8 @@ func (c *context) fault(t *stubThread, trap *platform.Trap) (handled bool, err e
 	if code <= 0 {
 		return false, nil
 	}
-	const (
-		trapPageFault = 14
-		pfWrite       = 1 << 1
-		pfInstr       = 1 << 4
-	)
-	if trapno == trapPageFault {
-		at := hostarch.Read
-		switch {
-		case errCode&pfInstr != 0:
-			at = hostarch.Execute
-		case errCode&pfWrite != 0:
-			at = hostarch.Write
-		}
+	if trapno == stubproc.PageFaultTrap {
+		at := stubproc.PageFaultAccess(errCode)
 		*trap = platform.Trap{Kind: platform.TrapFault, Addr: hostarch.Addr(cr2), Access: at, Signo: int32(unix.SIGSEGV), Code: code}
 		return true, nil
 	}
@@ -491,20 +481,14 @@ func alignedBytes(n int) []byte {
 	return buf[off : off+n : off+n]
 }
 
-// pinToCurrentCPU binds tracee tid to the CPU the tracer runs on, so that resuming
-// it and waiting for it are switches on one CPU rather than cross-CPU
-// wakeups (which cost an IPI each, and far more than that in a VM).
+// pinToCurrentCPU binds tracee tid to the CPU the tracer runs on, so that
+// resuming it and waiting for it are switches on one CPU. The CPU comes
+// from getcpu, not stubproc.CurrentCPU: ptrace must keep working on hosts
+// whose CPU or hypervisor hides RDTSCP.
 func pinToCurrentCPU(tid int, bound *int) {
 	var cpu, node uint32
 	if _, _, e := unix.RawSyscall(unix.SYS_GETCPU, uintptr(unsafe.Pointer(&cpu)), uintptr(unsafe.Pointer(&node)), 0); e != 0 {
 		return
 	}
-	if int(cpu) == *bound {
-		return
-	}
-	var set unix.CPUSet
-	set.Set(int(cpu))
-	if unix.SchedSetaffinity(tid, &set) == nil {
-		*bound = int(cpu)
-	}
+	stubproc.PinTo(tid, int(cpu), bound)
 }

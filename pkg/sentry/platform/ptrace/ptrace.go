@@ -20,13 +20,11 @@ package ptrace
 
 import (
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 
 	"carapace.dev/carapace/pkg/hostarch"
 	"carapace.dev/carapace/pkg/sentry/pgalloc"
 	"carapace.dev/carapace/pkg/sentry/platform"
+	"carapace.dev/carapace/pkg/sentry/platform/internal/stubproc"
 	"golang.org/x/sys/unix"
 )
 
@@ -40,8 +38,11 @@ type Platform struct {
 	cpuidFaulting bool
 	// fpSize is the size of the NT_X86_XSTATE regset the host kernel
 	// exchanges with ptrace (it may exceed arch.FPStateSize()).
-	fpSize  int
-	minAddr hostarch.Addr
+	fpSize int
+
+	// UserRange gives applications everything from the host's
+	// mmap_min_addr up to the stub region.
+	stubproc.UserRange
 
 	// lazyFP leaves FP state in the stub thread after a trap instead of
 	// copying it into arch.Context64.FP (see SetLazyFP).
@@ -59,7 +60,7 @@ func New(mf *pgalloc.MemoryFile) (platform.Platform, error) {
 		return nil, err
 	}
 	quietSIGCHLD()
-	p := &Platform{mf: mf, stubFD: mf.FD(), layout: layout, minAddr: minUserAddress()}
+	p := &Platform{mf: mf, stubFD: mf.FD(), layout: layout, UserRange: stubproc.NewUserRange(layout.base)}
 	if p.stubFD < 3 {
 		fd, err := unix.FcntlInt(uintptr(p.stubFD), unix.F_DUPFD_CLOEXEC, 3)
 		if err != nil {
@@ -78,18 +79,6 @@ func New(mf *pgalloc.MemoryFile) (platform.Platform, error) {
 	return p, nil
 }
 
-// minUserAddress is the lowest page applications may map: 64 KiB or the
-// host's mmap_min_addr if that is higher.
-func minUserAddress() hostarch.Addr {
-	min := hostarch.Addr(0x10000)
-	if b, err := os.ReadFile("/proc/sys/vm/mmap_min_addr"); err == nil {
-		if v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err == nil && hostarch.Addr(v) > min {
-			min = hostarch.Addr(v).MustRoundUp()
-		}
-	}
-	return min
-}
-
 // NewAddressSpace implements platform.Platform.NewAddressSpace.
 func (p *Platform) NewAddressSpace() (platform.AddressSpace, error) {
 	as, err := p.newAddressSpace(false)
@@ -103,13 +92,6 @@ func (p *Platform) NewAddressSpace() (platform.AddressSpace, error) {
 func (p *Platform) NewContext() (platform.Context, error) {
 	return newContext(p), nil
 }
-
-// MinUserAddress implements platform.Platform.MinUserAddress.
-func (p *Platform) MinUserAddress() hostarch.Addr { return p.minAddr }
-
-// MaxUserAddress implements platform.Platform.MaxUserAddress: everything
-// below the stub region.
-func (p *Platform) MaxUserAddress() hostarch.Addr { return hostarch.Addr(p.layout.base) }
 
 // CPUIDFaulting implements platform.Platform.CPUIDFaulting.
 func (p *Platform) CPUIDFaulting() bool { return p.cpuidFaulting }

@@ -4,15 +4,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
-	"unsafe"
 
 	"carapace.dev/carapace/pkg/hostarch"
 	"carapace.dev/carapace/pkg/sentry/arch"
+	"carapace.dev/carapace/pkg/sentry/platform/internal/stubproc"
 	"golang.org/x/sys/unix"
 )
-
-// rawFork is implemented in fork_amd64.s.
-func rawFork(entry, memfd, ppid uintptr) (pid uintptr, errno uintptr)
 
 // The stub region sits at the top of the user address space, reserved in
 // the Sentry (so nothing of the Sentry lands there) and kept by each stub
@@ -24,8 +21,6 @@ const (
 	altStackSize   = 32 << 10
 	maxStubThreads = 4096
 	stubRegionSize = hostarch.PageSize + maxStubThreads*altStackSize
-	// hostTaskSize is where the 4-level user address space ends.
-	hostTaskSize = 0x7ffffffff000
 	// handlerMagic is the "syscall number" the fault handler traps with;
 	// SYSEMU stops it before the host ever sees it.
 	handlerMagic = 0x7ffffff0
@@ -57,35 +52,16 @@ func setupStub() (stubLayout, error) {
 }
 
 func reserveStub() (stubLayout, error) {
-	// Try high candidates first; the Sentry's stack and mmap area live up
-	// there too, so step down until a free range is found.
-	const step = 4 << 30
-	top := uintptr(hostTaskSize) &^ (step - 1)
-	for i := 1; i < 512; i++ {
-		base := top - uintptr(i)*step
-		p, _, errno := unix.RawSyscall6(unix.SYS_MMAP, base, stubRegionSize, unix.PROT_NONE,
-			unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE|unix.MAP_FIXED_NOREPLACE, ^uintptr(0), 0)
-		if errno != 0 {
-			continue
-		}
-		if p != base { // old kernels treat the flag as a hint
-			unix.RawSyscall(unix.SYS_MUNMAP, p, stubRegionSize, 0)
-			continue
-		}
-		l := stubLayout{base: base, end: base + stubRegionSize}
-		code := assembleStub(&l)
-		_, _, errno = unix.RawSyscall6(unix.SYS_MMAP, base, hostarch.PageSize, unix.PROT_READ|unix.PROT_WRITE,
-			unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED, ^uintptr(0), 0)
-		if errno != 0 {
-			return stubLayout{}, fmt.Errorf("ptrace: mapping stub code page: %w", errno)
-		}
-		copy(unsafe.Slice((*byte)(unsafe.Add(nil, base)), hostarch.PageSize), code)
-		if _, _, errno := unix.RawSyscall(unix.SYS_MPROTECT, base, hostarch.PageSize, unix.PROT_READ|unix.PROT_EXEC); errno != 0 {
-			return stubLayout{}, fmt.Errorf("ptrace: protecting stub code page: %w", errno)
-		}
-		return l, nil
+	// The code is assembled for the base ReserveRegion found, which fills
+	// in the layout.
+	var l stubLayout
+	if _, err := stubproc.ReserveRegion(stubRegionSize, hostarch.PageSize, func(base uintptr) []byte {
+		l = stubLayout{base: base, end: base + stubRegionSize}
+		return assembleStub(&l)
+	}); err != nil {
+		return stubLayout{}, fmt.Errorf("ptrace: %w", err)
 	}
-	return stubLayout{}, fmt.Errorf("ptrace: no free address range for the stub region: %w", unix.ENOMEM)
+	return l, nil
 }
 
 // slotAddr returns the base of the alternate stack of thread slot i.

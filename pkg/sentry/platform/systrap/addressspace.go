@@ -206,22 +206,10 @@ func errnoOf(r uintptr) error {
 	return nil
 }
 
-func (as *addressSpace) checkRange(addr hostarch.Addr, length uint64) error {
-	end, ok := addr.AddLength(length)
-	if !ok || !addr.IsPageAligned() || length%hostarch.PageSize != 0 || length == 0 ||
-		addr < as.p.minAddr || end > as.p.MaxUserAddress() {
-		return fmt.Errorf("systrap: range [%#x, +%#x) is not page aligned user memory: %w", uintptr(addr), length, unix.EINVAL)
-	}
-	return nil
-}
-
 // MapFile implements platform.AddressSpace.MapFile.
 func (as *addressSpace) MapFile(addr hostarch.Addr, offset, length uint64, at hostarch.AccessType, precommit bool) error {
-	if err := as.checkRange(addr, length); err != nil {
-		return err
-	}
-	if offset%hostarch.PageSize != 0 {
-		return fmt.Errorf("systrap: unaligned file offset %#x: %w", offset, unix.EINVAL)
+	if err := as.p.CheckMapFile(addr, offset, length); err != nil {
+		return fmt.Errorf("systrap: MapFile: %w", err)
 	}
 	flags := uintptr(unix.MAP_SHARED | unix.MAP_FIXED)
 	if precommit {
@@ -240,17 +228,8 @@ func (as *addressSpace) MapFile(addr hostarch.Addr, offset, length uint64, at ho
 
 // Unmap implements platform.AddressSpace.Unmap.
 func (as *addressSpace) Unmap(addr hostarch.Addr, length uint64) {
-	// Clamp to user memory so the stub region can never be touched.
-	end, ok := addr.AddLength(length)
-	if !ok || end > as.p.MaxUserAddress() {
-		end = as.p.MaxUserAddress()
-	}
-	if addr < as.p.minAddr {
-		addr = as.p.minAddr
-	}
-	addr = addr.RoundDown()
-	end = end.MustRoundUp()
-	if end <= addr {
+	addr, end, ok := as.p.ClampUnmap(addr, length)
+	if !ok {
 		return
 	}
 	ops := [1]sysOp{{nr: unix.SYS_MUNMAP, args: [6]uintptr{uintptr(addr), uintptr(end - addr)}}}

@@ -11,6 +11,7 @@ import (
 	"carapace.dev/carapace/pkg/log"
 	"carapace.dev/carapace/pkg/sentry/arch"
 	"carapace.dev/carapace/pkg/sentry/platform"
+	"carapace.dev/carapace/pkg/sentry/platform/internal/stubproc"
 	"golang.org/x/sys/unix"
 )
 
@@ -285,19 +286,8 @@ func (c *context) save(t *stubThread, ac *arch.Context64, trap *platform.Trap) (
 		if code <= 0 {
 			return false, c.corrupt(t, "signal %d with si_code %d", signo, code)
 		}
-		const (
-			trapPageFault = 14
-			pfWrite       = 1 << 1
-			pfInstr       = 1 << 4
-		)
-		if signo == int32(unix.SIGSEGV) && trapno == trapPageFault {
-			at := hostarch.Read
-			switch {
-			case errCode&pfInstr != 0:
-				at = hostarch.Execute
-			case errCode&pfWrite != 0:
-				at = hostarch.Write
-			}
+		if signo == int32(unix.SIGSEGV) && trapno == stubproc.PageFaultTrap {
+			at := stubproc.PageFaultAccess(errCode)
 			*trap = platform.Trap{Kind: platform.TrapFault, Addr: hostarch.Addr(cr2), Access: at, Signo: signo, Code: code}
 			return true, nil
 		}

@@ -141,12 +141,8 @@ func TestStubsDieWithPlatform(t *testing.T) {
 	pid := as.(*addressSpace).pid
 	zygote := p.(*Platform).zygotePID
 	p.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for !gone(pid) || !gone(zygote) {
-		if time.Now().After(deadline) {
-			t.Fatalf("stub %d or zygote %d outlived the platform", pid, zygote)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if err := platformtest.AwaitGone([]int{pid, zygote}, 10*time.Second); err != nil {
+		t.Fatalf("stub %d or zygote %d outlived the platform: %v", pid, zygote, err)
 	}
 	as.Release()
 }

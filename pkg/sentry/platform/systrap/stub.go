@@ -5,10 +5,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
-	"unsafe"
 
 	"carapace.dev/carapace/pkg/bpf"
-	"carapace.dev/carapace/pkg/hostarch"
+	"carapace.dev/carapace/pkg/sentry/platform/internal/stubproc"
 	"golang.org/x/sys/unix"
 )
 
@@ -17,21 +16,20 @@ import (
 // stub process. Offsets must match stub_amd64.gas; its header repeats the
 // important ones and loadStub checks them.
 const (
-	codeOff     = 0x0000 // the stub code (at most two pages)
-	codeSize    = 0x2000
-	ctlROOff    = 0x2000 // two pages of the memory file, read-only in the stub
-	ctlROSize   = 0x2000
-	ctlRWOff    = 0x4000 // one page of the memory file, read-write in the stub
-	ctlRWSize   = 0x1000
-	ctxOff      = 0x10000 // per-thread context pages (memory file, shared)
-	ctxShift    = 14
-	ctxSize     = 1 << ctxShift
-	maxSlots    = 4096
-	stacksOff   = ctxOff + maxSlots*ctxSize // per-thread alternate signal stacks
-	stackShift  = 15
-	stackSize   = 1 << stackShift
-	regionSize  = stacksOff + maxSlots*stackSize
-	hostTaskTop = 0x7ffffffff000
+	codeOff    = 0x0000 // the stub code (at most two pages)
+	codeSize   = 0x2000
+	ctlROOff   = 0x2000 // two pages of the memory file, read-only in the stub
+	ctlROSize  = 0x2000
+	ctlRWOff   = 0x4000 // one page of the memory file, read-write in the stub
+	ctlRWSize  = 0x1000
+	ctxOff     = 0x10000 // per-thread context pages (memory file, shared)
+	ctxShift   = 14
+	ctxSize    = 1 << ctxShift
+	maxSlots   = 4096
+	stacksOff  = ctxOff + maxSlots*ctxSize // per-thread alternate signal stacks
+	stackShift = 15
+	stackSize  = 1 << stackShift
+	regionSize = stacksOff + maxSlots*stackSize
 
 	// Read-only control area.
 	roFProg     = 0
@@ -116,39 +114,17 @@ func reserveStub() (stubLayout, error) {
 	if err := checkStubHeader(); err != nil {
 		return stubLayout{}, err
 	}
-	// Try high candidates first, stepping down in 4 GiB steps: the seccomp
-	// filter compares only the low half of the instruction pointer once the
-	// high half matches, so the code must not straddle a 4 GiB boundary.
-	const step = 4 << 30
-	top := uintptr(hostTaskTop) &^ (step - 1)
-	for i := 1; i < 512; i++ {
-		base := top - uintptr(i)*step
-		p, _, errno := unix.RawSyscall6(unix.SYS_MMAP, base, regionSize, unix.PROT_NONE,
-			unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE|unix.MAP_FIXED_NOREPLACE, ^uintptr(0), 0)
-		if errno != 0 {
-			continue
-		}
-		if p != base {
-			unix.RawSyscall(unix.SYS_MUNMAP, p, regionSize, 0)
-			continue
-		}
-		if _, _, errno := unix.RawSyscall6(unix.SYS_MMAP, base, codeSize, unix.PROT_READ|unix.PROT_WRITE,
-			unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED, ^uintptr(0), 0); errno != 0 {
-			return stubLayout{}, fmt.Errorf("systrap: mapping stub code: %w", errno)
-		}
-		copy(unsafe.Slice((*byte)(unsafe.Add(nil, base)), codeSize), stubCode)
-		if _, _, errno := unix.RawSyscall(unix.SYS_MPROTECT, base, codeSize, unix.PROT_READ|unix.PROT_EXEC); errno != 0 {
-			return stubLayout{}, fmt.Errorf("systrap: protecting stub code: %w", errno)
-		}
-		return stubLayout{
-			base:     base,
-			entry:    base + uintptr(stubHeader(1)),
-			handler:  base + uintptr(stubHeader(2)),
-			codeEnd:  base + uintptr(len(stubCode)),
-			fprogPtr: base + ctlROOff + roFProg,
-		}, nil
+	base, err := stubproc.ReserveRegion(regionSize, codeSize, func(uintptr) []byte { return stubCode })
+	if err != nil {
+		return stubLayout{}, fmt.Errorf("systrap: %w", err)
 	}
-	return stubLayout{}, fmt.Errorf("systrap: no free address range for the stub region: %w", unix.ENOMEM)
+	return stubLayout{
+		base:     base,
+		entry:    base + uintptr(stubHeader(1)),
+		handler:  base + uintptr(stubHeader(2)),
+		codeEnd:  base + uintptr(len(stubCode)),
+		fprogPtr: base + ctlROOff + roFProg,
+	}, nil
 }
 
 func (l *stubLayout) ctxAddr(slot int) uintptr   { return l.base + ctxOff + uintptr(slot)*ctxSize }
@@ -220,6 +196,3 @@ func writeControlRO(ro []byte, l stubLayout) {
 	binary.LittleEndian.PutUint64(ro[roZeroMask:], 0)
 	copy(ro[roBPF:], prog)
 }
-
-// maxUserAddress is what applications may use: everything below the stub.
-func (l *stubLayout) maxUserAddress() hostarch.Addr { return hostarch.Addr(l.base) }

@@ -38,46 +38,34 @@ package systrap
 import (
 	"encoding/binary"
 	"fmt"
-	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"unsafe"
 
-	"carapace.dev/carapace/pkg/hostarch"
 	"carapace.dev/carapace/pkg/sentry/pgalloc"
 	"carapace.dev/carapace/pkg/sentry/platform"
+	"carapace.dev/carapace/pkg/sentry/platform/internal/stubproc"
 	"golang.org/x/sys/unix"
 )
-
-func rawFork(entry, params uintptr) (pid uintptr, errno uintptr)
-
-func currentCPU() uint32
 
 // pinTo binds host thread tid to the caller's CPU (recorded in *bound, -1
 // for none), so that handing work to it and waiting for the answer are
 // switches on one CPU rather than cross-CPU wakeups, which cost far more
 // under a hypervisor.
 func pinTo(tid int, bound *int) {
-	cpu := int(currentCPU())
-	if cpu == *bound {
-		return
-	}
-	var set unix.CPUSet
-	set.Set(cpu)
-	if unix.SchedSetaffinity(tid, &set) == nil {
-		*bound = cpu
-	}
+	stubproc.PinTo(tid, int(stubproc.CurrentCPU()), bound)
 }
 
 // Platform is the systrap platform.
 type Platform struct {
-	mf      *pgalloc.MemoryFile
-	memFD   int // the memory file, at a number >= 3
-	ownFD   bool
-	layout  stubLayout
-	minAddr hostarch.Addr
+	mf     *pgalloc.MemoryFile
+	memFD  int // the memory file, at a number >= 3
+	ownFD  bool
+	layout stubLayout
+
+	// UserRange gives applications everything from the host's
+	// mmap_min_addr up to the stub region.
+	stubproc.UserRange
 
 	cpuidFaulting bool
 	fsgsbase      bool
@@ -124,7 +112,7 @@ func New(mf *pgalloc.MemoryFile) (platform.Platform, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Platform{mf: mf, memFD: mf.FD(), layout: layout, minAddr: minUserAddress(), fsgsbase: hostHasFSGSBase(), zygoteFD: -1,
+	p := &Platform{mf: mf, memFD: mf.FD(), layout: layout, UserRange: stubproc.NewUserRange(layout.base), fsgsbase: hostHasFSGSBase(), zygoteFD: -1,
 		pin: true, ctxSpin: sentrySpinStart}
 	if p.memFD < 3 {
 		fd, err := unix.FcntlInt(uintptr(p.memFD), unix.F_DUPFD_CLOEXEC, 3)
@@ -175,7 +163,8 @@ func (p *Platform) startZygote() error {
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
 		defer close(p.forkerGone)
-		pid, errno := rawFork(p.layout.entry, uintptr(unsafe.Pointer(params)))
+		// The zygote reads params in RDI.
+		pid, errno := stubproc.RawFork(p.layout.entry, uintptr(unsafe.Pointer(params)), 0)
 		runtime.KeepAlive(params)
 		if errno != 0 {
 			started <- fmt.Errorf("systrap: forking zygote: %w", unix.Errno(errno))
@@ -207,17 +196,6 @@ type stubFDs struct {
 	reqW, doneR, pidFD int
 }
 
-// rseqConfig is struct ptrace_rseq_configuration.
-type rseqConfig struct {
-	Pointer   uint64
-	Size      uint32
-	Signature uint32
-	Flags     uint32
-	_         uint32
-}
-
-const ptraceGetRseqConfiguration = 0x420f
-
 // handOverRseq waits for the new zygote's one ptrace stop, tells it the
 // rseq registration it inherited from the forking thread (so it can undo
 // it) and lets it go. Called on the forking thread, the zygote's tracer.
@@ -236,10 +214,7 @@ func handOverRseq(pid int) error {
 	if !ws.Stopped() || ws.StopSignal() != unix.SIGSTOP {
 		return fmt.Errorf("systrap: zygote failed to start (wait status %#x)", uint32(ws))
 	}
-	var rc rseqConfig
-	if _, _, e := unix.RawSyscall6(unix.SYS_PTRACE, ptraceGetRseqConfiguration, uintptr(pid), unsafe.Sizeof(rc), uintptr(unsafe.Pointer(&rc)), 0, 0); e != 0 {
-		rc = rseqConfig{} // older kernels: no rseq to undo either
-	}
+	rc, _ := stubproc.GetRseqConfig(pid) // zero on older kernels: no rseq to undo either
 	var regs unix.PtraceRegs
 	if err := unix.PtraceGetRegs(pid, &regs); err != nil {
 		return fmt.Errorf("systrap: reading zygote registers: %w", err)
@@ -292,18 +267,6 @@ func (p *Platform) forkStub(ctlOff uint64) (int, stubFDs, error) {
 	return int(pid), stubFDs{reqW: fds[0], doneR: fds[1], pidFD: fds[2]}, nil
 }
 
-// minUserAddress is the lowest page applications may map: 64 KiB or the
-// host's mmap_min_addr if that is higher.
-func minUserAddress() hostarch.Addr {
-	min := hostarch.Addr(0x10000)
-	if b, err := os.ReadFile("/proc/sys/vm/mmap_min_addr"); err == nil {
-		if v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err == nil && hostarch.Addr(v) > min {
-			min = hostarch.Addr(v).MustRoundUp()
-		}
-	}
-	return min
-}
-
 // hostHasFSGSBase reports whether user code may use RDFSBASE/RDGSBASE:
 // the kernel says so with HWCAP2_FSGSBASE in the auxiliary vector (read
 // from the runtime's copy, so it works after the Sentry leaves /proc).
@@ -334,13 +297,6 @@ func (p *Platform) NewAddressSpace() (platform.AddressSpace, error) {
 func (p *Platform) NewContext() (platform.Context, error) {
 	return &context{p: p, threads: make(map[*addressSpace]*stubThread), spin: p.ctxSpin}, nil
 }
-
-// MinUserAddress implements platform.Platform.MinUserAddress.
-func (p *Platform) MinUserAddress() hostarch.Addr { return p.minAddr }
-
-// MaxUserAddress implements platform.Platform.MaxUserAddress: everything
-// below the stub region.
-func (p *Platform) MaxUserAddress() hostarch.Addr { return p.layout.maxUserAddress() }
 
 // CPUIDFaulting implements platform.Platform.CPUIDFaulting.
 func (p *Platform) CPUIDFaulting() bool { return p.cpuidFaulting }

@@ -28,6 +28,7 @@ type Provider struct {
 	family int
 	stack  *stack.Stack
 	vfs    *vfs.VirtualFilesystem
+	socks  registry
 }
 
 var _ kernel.SocketProvider = (*Provider)(nil)
@@ -93,5 +94,7 @@ func (p *Provider) Pair(*kernel.Task, int, int) (*vfs.FileDescription, *vfs.File
 }
 
 func (p *Provider) newFile(ctx context.Context, s *sock, flags uint32) *vfs.FileDescription {
-	return socket.NewFile(p.vfs, auth.CredentialsFromContext(ctx), s, flags)
+	fd := socket.NewFile(p.vfs, auth.CredentialsFromContext(ctx), s, flags)
+	p.track(ctx, s, fd)
+	return fd
 }

@@ -13,6 +13,7 @@ import (
 	"carapace.dev/carapace/pkg/tcpip/network/ipv4"
 	"carapace.dev/carapace/pkg/tcpip/network/ipv6"
 	"carapace.dev/carapace/pkg/tcpip/transport/tcp"
+	"carapace.dev/carapace/pkg/tcpip/transport/udp"
 	"carapace.dev/carapace/pkg/usermem"
 	"carapace.dev/carapace/pkg/waiter"
 	"golang.org/x/sys/unix"
@@ -39,12 +40,16 @@ type sock struct {
 	mu   sync.Mutex
 	ep   tcpip.Endpoint
 	opts sockOptions
-	// v4 is the IPv4 half of a dual-stack AF_INET6 stream socket bound
-	// to the IPv6 wildcard without IPV6_V6ONLY: an IPv4 endpoint on the
-	// same port, listening alongside ep, whose connections are accepted
-	// with IPv4-mapped addresses. Nil otherwise.
+	// v4 is the IPv4 half of a dual-stack AF_INET6 TCP or UDP socket
+	// bound to the IPv6 wildcard without IPV6_V6ONLY: an IPv4 endpoint on
+	// the same port, listening or receiving alongside ep, whose peers
+	// appear with IPv4-mapped addresses. Nil otherwise.
 	v4     tcpip.Endpoint
 	relay4 tcpip.WaitEntry
+	// ino and uid are the socket file's inode number and owner, set once
+	// when the file is made, for /proc/net.
+	ino uint64
+	uid uint32
 }
 
 // sockOptions are the socket options kept by the socket layer itself.
@@ -122,6 +127,7 @@ func (s *sock) Release(context.Context) {
 	ep, v4 := s.ep, s.v4
 	abort := s.opts.linger.Onoff != 0 && s.opts.linger.Linger == 0
 	s.mu.Unlock()
+	s.p.socks.remove(s)
 	ep.WaitQueue().EventUnregister(&s.relay)
 	if v4 != nil {
 		v4.WaitQueue().EventUnregister(&s.relay4)
@@ -230,6 +236,19 @@ func (s *sock) useV4Locked() error {
 	if s.opts.v6only {
 		return unix.ENETUNREACH
 	}
+	if s.v4 != nil {
+		// Bound to [::]: the IPv4 half on the same port takes over, as a
+		// Linux socket bound to the wildcard may talk to either family.
+		if !s.unconnectedLocked() {
+			return unix.EINVAL
+		}
+		s.ep.WaitQueue().EventUnregister(&s.relay)
+		s.ep.Close()
+		s.v4.WaitQueue().EventUnregister(&s.relay4)
+		s.ep, s.v4 = s.v4, nil
+		s.ep.WaitQueue().EventRegister(&s.relay, tcpip.EventMask(waiter.AllEvents))
+		return nil
+	}
 	if a, _ := s.ep.LocalAddress(); a.Port != 0 || a.Addr.Len() == 4 {
 		if a.Addr.Len() == 4 {
 			return nil // already on IPv4
@@ -246,6 +265,34 @@ func (s *sock) useV4Locked() error {
 	s.ep = nep
 	nep.WaitQueue().EventRegister(&s.relay, tcpip.EventMask(waiter.AllEvents))
 	return nil
+}
+
+// dropV4Locked gives up the IPv4 half when a dual-stack socket commits
+// to an IPv6 peer.
+func (s *sock) dropV4Locked() {
+	if s.v4 == nil || !s.unconnectedLocked() {
+		return
+	}
+	s.v4.WaitQueue().EventUnregister(&s.relay4)
+	s.v4.Close()
+	s.v4 = nil
+}
+
+// unconnectedLocked reports an endpoint that is neither connected nor
+// listening: only such a socket may change its endpoints.
+func (s *sock) unconnectedLocked() bool {
+	if !s.stream() {
+		_, err := s.ep.RemoteAddress()
+		return err != nil
+	}
+	st, ok := tcpState(s.ep)
+	return ok && (st == tcp.StateInitial || st == tcp.StateBound)
+}
+
+// dualStackable reports a socket whose wildcard bind covers IPv4 too.
+func (s *sock) dualStackableLocked() bool {
+	return s.family == unix.AF_INET6 && !s.opts.v6only &&
+		(s.trans == tcp.ProtocolNumber || s.trans == udp.ProtocolNumber)
 }
 
 // copyOptions carries the endpoint-kept options to a replacement endpoint.
@@ -279,6 +326,9 @@ func (s *sock) Bind(t *kernel.Task, b []byte) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.v4 != nil {
+		return unix.EINVAL // already bound, dual stack
+	}
 	if s.family == unix.AF_INET6 && v4 {
 		if s.opts.v6only {
 			return unix.EINVAL
@@ -294,13 +344,13 @@ func (s *sock) Bind(t *kernel.Task, b []byte) error {
 	if err := s.ep.Bind(addr); err != nil {
 		return errnoOf(err)
 	}
-	if s.family == unix.AF_INET6 && s.stream() && !v4 && !s.opts.v6only && addr.Addr.Unspecified() {
+	if !v4 && addr.Addr.Unspecified() && s.dualStackableLocked() {
 		return s.bindDualStackLocked()
 	}
 	return nil
 }
 
-// bindDualStackLocked gives a stream socket just bound to [::]:port its
+// bindDualStackLocked gives a TCP or UDP socket just bound to [::]:port its
 // IPv4 half on 0.0.0.0:port, so that, as on Linux, it accepts IPv4
 // connections too. If the IPv4 port is taken the bind fails as a whole.
 func (s *sock) bindDualStackLocked() error {
@@ -342,6 +392,10 @@ func (s *sock) Listen(t *kernel.Task, backlog int) error {
 	}
 	// The accept queue holds backlog+1 connections on Linux.
 	s.mu.Lock()
+	if err := s.autoBindDualStackLocked(); err != nil {
+		s.mu.Unlock()
+		return err
+	}
 	ep, v4 := s.ep, s.v4
 	s.mu.Unlock()
 	if err := ep.Listen(backlog + 1); err != nil {
@@ -351,6 +405,30 @@ func (s *sock) Listen(t *kernel.Task, backlog int) error {
 		return errnoOf(v4.Listen(backlog + 1))
 	}
 	return nil
+}
+
+// autoBindDualStackLocked binds an unbound dual-stack AF_INET6 stream
+// socket to [::] and 0.0.0.0 on one ephemeral port before listen(2), so
+// that, as on Linux, listening without bind accepts IPv4 as well. An
+// ephemeral port free for IPv6 but taken for IPv4 is retried.
+func (s *sock) autoBindDualStackLocked() error {
+	if s.v4 != nil || !s.dualStackableLocked() {
+		return nil
+	}
+	if a, _ := s.ep.LocalAddress(); a.Port != 0 || a.Addr.Len() == 4 {
+		return nil
+	}
+	const attempts = 16
+	var err error
+	for i := 0; i < attempts; i++ {
+		if terr := s.ep.Bind(tcpip.FullAddress{}); terr != nil {
+			return errnoOf(terr)
+		}
+		if err = s.bindDualStackLocked(); err != unix.EADDRINUSE {
+			return err
+		}
+	}
+	return err
 }
 
 // Connect implements socket.Socket.
@@ -373,6 +451,7 @@ func (s *sock) Connect(t *kernel.Task, b []byte) error {
 			return err
 		}
 	} else if s.family == unix.AF_INET6 {
+		s.dropV4Locked()
 		if a, _ := s.ep.LocalAddress(); a.Addr.Len() == 4 {
 			// Bound to an IPv4 address: an IPv6 peer is unreachable.
 			s.mu.Unlock()
@@ -502,17 +581,22 @@ func (s *sock) send(ctx context.Context, src usermem.IOSequence, to []byte, flag
 		opts.More = true
 	}
 	s.mu.Unlock()
+	var ep tcpip.Endpoint
 	if to != nil && !s.stream() {
-		addr, err := s.parseSendAddr(to)
+		addr, via, err := s.parseSendAddr(to)
 		if err != nil {
 			return 0, err
 		}
 		if addr != nil {
 			opts.To = addr
 		}
+		ep = via
+	}
+	if ep == nil {
+		ep = s.endpoint()
 	}
 	r := seqReader{ctx: ctx, seq: src}
-	n, terr := s.endpoint().Write(&r, opts)
+	n, terr := ep.Write(&r, opts)
 	if terr != nil {
 		if n > 0 {
 			return n, nil
@@ -532,48 +616,51 @@ func (s *sock) send(ctx context.Context, src usermem.IOSequence, to []byte, flag
 }
 
 // parseSendAddr decodes sendto's destination; nil means "the connected
-// peer" (AF_UNSPEC on an AF_INET6 socket).
-func (s *sock) parseSendAddr(b []byte) (*tcpip.FullAddress, error) {
+// peer" (AF_UNSPEC on an AF_INET6 socket). via, if not nil, is the
+// endpoint that must send it: the IPv4 half of a dual-stack socket.
+func (s *sock) parseSendAddr(b []byte) (addr *tcpip.FullAddress, via tcpip.Endpoint, err error) {
 	fam, ok := addrFamily(b)
 	if !ok {
-		return nil, unix.EINVAL
+		return nil, nil, unix.EINVAL
 	}
 	if s.family == unix.AF_INET {
 		if len(b) < sockaddrInSize {
-			return nil, unix.EINVAL
+			return nil, nil, unix.EINVAL
 		}
 		if fam != unix.AF_INET && fam != unix.AF_UNSPEC {
-			return nil, unix.EAFNOSUPPORT
+			return nil, nil, unix.EAFNOSUPPORT
 		}
 		a, err := parseInet(b)
-		return &a, err
+		return &a, nil, err
 	}
 	switch fam {
 	case unix.AF_UNSPEC:
-		return nil, nil
+		return nil, nil, nil
 	case unix.AF_INET6:
 	default:
-		return nil, unix.EINVAL
+		return nil, nil, unix.EINVAL
 	}
 	a, v4, err := s.parseAddr(b)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	local, _ := s.ep.LocalAddress()
 	switch {
+	case v4 && s.v4 != nil:
+		return &a, s.v4, nil
 	case v4 && local.Addr.Len() != 4:
 		if local.Port != 0 {
-			return nil, unix.ENETUNREACH
+			return nil, nil, unix.ENETUNREACH
 		}
 		if err := s.useV4Locked(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	case !v4 && local.Addr.Len() == 4:
-		return nil, unix.ENETUNREACH
+		return nil, nil, unix.ENETUNREACH
 	}
-	return &a, nil
+	return &a, nil, nil
 }
 
 // RecvMsg implements socket.Socket.
@@ -595,7 +682,16 @@ func (s *sock) recv(ctx context.Context, dst usermem.IOSequence, flags int, want
 		discard.room = int(min(dst.NumBytes(), 1<<30))
 		dw = &discard
 	}
-	res, terr := s.endpoint().Read(dw, tcpip.ReadOptions{Peek: flags&unix.MSG_PEEK != 0})
+	s.mu.Lock()
+	ep, v4 := s.ep, s.v4
+	s.mu.Unlock()
+	ropts := tcpip.ReadOptions{Peek: flags&unix.MSG_PEEK != 0}
+	res, terr := ep.Read(dw, ropts)
+	if terr == tcpip.ErrWouldBlock && v4 != nil && !s.stream() {
+		// A dual-stack datagram socket: IPv4 arrivals queue on its
+		// IPv4 half.
+		res, terr = v4.Read(dw, ropts)
+	}
 	if terr != nil {
 		if terr == tcpip.ErrClosedForReceive {
 			return 0, 0, nil, nil

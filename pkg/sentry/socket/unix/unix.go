@@ -49,6 +49,9 @@ type Provider struct {
 	// sender's RLIMIT_NOFILE as Linux's too_many_unix_fds does.
 	inflightMu sync.Mutex
 	inflight   map[auth.UID]int
+
+	// reg lists the live sockets for /proc/net/unix.
+	reg registry
 }
 
 // NewProvider returns an AF_UNIX provider; register it with
@@ -86,7 +89,7 @@ func (p *Provider) Socket(t *kernel.Task, stype, protocol int) (*vfs.FileDescrip
 		return nil, err
 	}
 	s := p.newSock(st)
-	return socket.NewFile(t.Kernel().VFS(), t.Credentials(), s, 0), nil
+	return p.newFile(t.Kernel().VFS(), t.Credentials(), s, 0), nil
 }
 
 // Pair implements kernel.SocketProvider: two connected sockets, each the
@@ -103,7 +106,7 @@ func (p *Provider) Pair(t *kernel.Task, stype, protocol int) (*vfs.FileDescripti
 	a.peerCred, b.peerCred = cred, cred
 	a.hasPeerCred, b.hasPeerCred = true, true
 	v := t.Kernel().VFS()
-	return socket.NewFile(v, t.Credentials(), a, 0), socket.NewFile(v, t.Credentials(), b, 0), nil
+	return p.newFile(v, t.Credentials(), a, 0), p.newFile(v, t.Credentials(), b, 0), nil
 }
 
 func (p *Provider) newSock(stype int) *sock {
@@ -203,6 +206,7 @@ func (s *sock) connectionOriented() bool { return s.stype != sys.SOCK_DGRAM }
 // are closed.
 func (s *sock) Release(ctx context.Context) {
 	p := s.p
+	p.untrack(s)
 	p.connMu.Lock()
 	s.mu.Lock()
 	s.closed = true
@@ -653,7 +657,7 @@ func (s *sock) Accept(t *kernel.Task, flags int) (*vfs.FileDescription, []byte, 
 	if flags&sys.SOCK_NONBLOCK != 0 {
 		fl = sys.O_NONBLOCK
 	}
-	return socket.NewFile(t.Kernel().VFS(), t.Credentials(), ns, fl), append([]byte(nil), peerAddr...), nil
+	return s.p.newFile(t.Kernel().VFS(), t.Credentials(), ns, fl), append([]byte(nil), peerAddr...), nil
 }
 
 // Shutdown implements socket.Socket: this end stops receiving and/or

@@ -251,6 +251,12 @@ func TestDirectories(t *testing.T) {
 	if _, err := call(linux.SYS_GETCWD, uintptr(buf), 100); !errors.Is(err, unix.ENOENT) {
 		t.Fatalf("getcwd in a removed directory: %v", err)
 	}
+	if _, err := call(linux.SYS_LSEEK, dfd, 0, linux.SEEK_SET); err != nil {
+		t.Fatalf("lseek: %v", err)
+	}
+	if _, err := call(linux.SYS_GETDENTS64, dfd, uintptr(buf), 1024); !errors.Is(err, unix.ENOENT) {
+		t.Fatalf("getdents64 of a removed directory: %v, want ENOENT", err)
+	}
 }
 
 func TestPipeDupFcntl(t *testing.T) {
@@ -576,6 +582,20 @@ func TestPollSelectEpoll(t *testing.T) {
 	}
 	if n, err := call(linux.SYS_EPOLL_WAIT, ep, uintptr(buf+1024), 8, 0); err != nil || n != 0 {
 		t.Fatalf("epoll_wait with nothing ready = %d, %v", n, err)
+	}
+	// Regular files and directories are always ready: epoll refuses them.
+	for _, p := range []string{"/epoll-regular", "/"} {
+		flags := uintptr(linux.O_RDONLY | linux.O_CREAT)
+		if p == "/" {
+			flags = linux.O_RDONLY | linux.O_DIRECTORY
+		}
+		fd, err := call(linux.SYS_OPEN, cstr(t, task, 2048, p), flags, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := call(linux.SYS_EPOLL_CTL, ep, unix.EPOLL_CTL_ADD, fd, uintptr(ev)); !errors.Is(err, unix.EPERM) {
+			t.Errorf("epoll_ctl ADD of %s: %v, want EPERM", p, err)
+		}
 	}
 
 	// A blocking poll wakes when the pipe gets data.

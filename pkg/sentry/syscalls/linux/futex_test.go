@@ -78,8 +78,19 @@ func TestFutexWaitWake(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The syscall form rejects unknown commands.
-	if _, err := task.ExecuteSyscall(linux.SYS_FUTEX, args(uintptr(word), linux.FUTEX_WAIT_REQUEUE_PI)); !errors.Is(err, unix.ENOSYS) {
-		t.Fatalf("FUTEX_WAIT_REQUEUE_PI: %v", err)
+	if _, err := task.ExecuteSyscall(linux.SYS_FUTEX, args(uintptr(word), 99)); !errors.Is(err, unix.ENOSYS) {
+		t.Fatalf("futex command 99: %v", err)
+	}
+	// The requeue-PI pair: a condition word cannot be its own lock, and
+	// exactly one waiter is woken.
+	if _, err := task.ExecuteSyscall(linux.SYS_FUTEX, args(uintptr(word), linux.FUTEX_WAIT_REQUEUE_PI|linux.FUTEX_PRIVATE_FLAG, 7, 0, uintptr(word))); !errors.Is(err, unix.EINVAL) {
+		t.Fatalf("FUTEX_WAIT_REQUEUE_PI onto itself: %v, want EINVAL", err)
+	}
+	if _, err := task.ExecuteSyscall(linux.SYS_FUTEX, args(uintptr(word), linux.FUTEX_CMP_REQUEUE_PI|linux.FUTEX_PRIVATE_FLAG, 2, 1, uintptr(word+4), 7)); !errors.Is(err, unix.EINVAL) {
+		t.Fatalf("FUTEX_CMP_REQUEUE_PI waking 2: %v, want EINVAL", err)
+	}
+	if n, err := task.ExecuteSyscall(linux.SYS_FUTEX, args(uintptr(word), linux.FUTEX_CMP_REQUEUE_PI|linux.FUTEX_PRIVATE_FLAG, 1, 1, uintptr(word+4), 7)); err != nil || n != 0 {
+		t.Fatalf("FUTEX_CMP_REQUEUE_PI with no waiters = %d, %v", n, err)
 	}
 	if n, err := task.ExecuteSyscall(linux.SYS_FUTEX, args(uintptr(word), linux.FUTEX_WAKE_PRIVATE, 1)); err != nil || n != 0 {
 		t.Fatalf("FUTEX_WAKE_PRIVATE = %d, %v", n, err)

@@ -423,6 +423,19 @@ func TestMmapFile(t *testing.T) {
 	if string(b) != "page1" {
 		t.Fatalf("private mapping at offset 4096 reads %q", b)
 	}
+	// /proc/[pid]/maps names file mappings by their path.
+	named := 0
+	for _, m := range task.MemoryManager().Mappings() {
+		if m.Range.Start == hostarch.Addr(shared) || m.Range.Start == hostarch.Addr(private) {
+			if m.Hint != "/data" {
+				t.Errorf("mapping at %v is named %q, want /data", m.Range.Start, m.Hint)
+			}
+			named++
+		}
+	}
+	if named != 2 {
+		t.Errorf("found %d of the 2 file mappings", named)
+	}
 	task.CopyOut(hostarch.Addr(shared), []byte("SHARE"))
 	task.CopyOut(hostarch.Addr(private), []byte("PRIVA"))
 	readAt(t, f, b, 4096)

@@ -8,6 +8,7 @@ import (
 	"carapace.dev/carapace/pkg/sentry/arch"
 	"carapace.dev/carapace/pkg/sentry/fsimpl/epoll"
 	"carapace.dev/carapace/pkg/sentry/kernel"
+	"carapace.dev/carapace/pkg/sentry/vfs"
 	"carapace.dev/carapace/pkg/waiter"
 	"golang.org/x/sys/unix"
 )
@@ -51,6 +52,11 @@ func EpollCtl(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 		return 0, err
 	}
 	defer f.DecRef(t)
+	// Regular files and directories cannot be polled (they are always
+	// ready): epoll refuses them before looking at anything else.
+	if !canPoll(f) {
+		return 0, unix.EPERM
+	}
 	ep, ok := epoll.FromFile(epf)
 	if !ok {
 		return 0, unix.EINVAL
@@ -64,6 +70,19 @@ func EpollCtl(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 		ev = unix.EpollEvent{Events: le32(b[0:]), Fd: int32(le32(b[4:])), Pad: int32(le32(b[8:]))}
 	}
 	return 0, ep.Ctl(t, op, f, fd, &ev)
+}
+
+// canPoll reports whether epoll may watch f: not a regular file or a
+// directory, whose readiness never changes (Linux: no poll operation).
+func canPoll(f *vfs.FileDescription) bool {
+	if f.Dentry() == nil || f.Inode() == nil {
+		return true
+	}
+	switch f.Inode().Mode() & unix.S_IFMT {
+	case unix.S_IFREG, unix.S_IFDIR:
+		return false
+	}
+	return true
 }
 
 // epollWait waits for events on epfd until deadline (zero: forever;

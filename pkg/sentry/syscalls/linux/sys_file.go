@@ -7,6 +7,7 @@ import (
 	"carapace.dev/carapace/pkg/sentry/fsimpl/pipe"
 	"carapace.dev/carapace/pkg/sentry/fsimpl/tmpfs"
 	"carapace.dev/carapace/pkg/sentry/kernel"
+	"carapace.dev/carapace/pkg/sentry/socket"
 	"carapace.dev/carapace/pkg/sentry/vfs"
 	"carapace.dev/carapace/pkg/usermem"
 	"carapace.dev/carapace/pkg/waiter"
@@ -43,6 +44,21 @@ func readFile(t *kernel.Task, f *vfs.FileDescription, dst usermem.IOSequence, of
 	if err != unix.EAGAIN || !isBlocking(f) {
 		return n, err
 	}
+	if s, ok := socket.FromFile(f); ok {
+		// read(2) on a socket waits as recv(2) does: SO_RCVTIMEO.
+		recvTimeout, _ := s.Timeouts()
+		var w sockWaiter
+		defer w.done()
+		for {
+			if werr := w.wait(t, f, waiter.ReadableEvents, recvTimeout); werr != nil {
+				return 0, werr
+			}
+			n, err = readOnce(t, f, dst, offset)
+			if err != unix.EAGAIN {
+				return n, err
+			}
+		}
+	}
 	e, ch := waiter.NewChannelEntry(waiter.ReadableEvents | waiter.EventHUp | waiter.EventErr)
 	if rerr := f.EventRegister(e); rerr != nil {
 		return n, err
@@ -76,6 +92,10 @@ func writeOnce(t *kernel.Task, f *vfs.FileDescription, src usermem.IOSequence, o
 // writeFile writes src to f; a blocking file takes all of it, waiting
 // for room as needed, unless a signal interrupts after part was written.
 func writeFile(t *kernel.Task, f *vfs.FileDescription, src usermem.IOSequence, offset int64) (int64, error) {
+	src, err := limitFileWrite(t, f, src, offset)
+	if err != nil {
+		return 0, err
+	}
 	n, err := writeOnce(t, f, src, offset)
 	if !isBlocking(f) || (err != unix.EAGAIN && (err != nil || n == src.NumBytes() || n == 0)) {
 		return n, err
@@ -85,14 +105,31 @@ func writeFile(t *kernel.Task, f *vfs.FileDescription, src usermem.IOSequence, o
 	if offset >= 0 {
 		offset += n
 	}
-	e, ch := waiter.NewChannelEntry(waiter.WritableEvents | waiter.EventHUp | waiter.EventErr)
-	if rerr := f.EventRegister(e); rerr != nil {
-		if total > 0 {
-			return total, nil
+	// wait sleeps until f may take more: a socket as send(2) does
+	// (SO_SNDTIMEO, EAGAIN when it passes), other files until writable.
+	var wait func() error
+	if s, ok := socket.FromFile(f); ok {
+		_, sendTimeout := s.Timeouts()
+		var w sockWaiter
+		defer w.done()
+		if rerr := w.wait(t, f, waiter.WritableEvents, sendTimeout); rerr != nil {
+			if total > 0 {
+				return total, nil
+			}
+			return 0, err
 		}
-		return 0, err
+		wait = func() error { return w.wait(t, f, waiter.WritableEvents, sendTimeout) }
+	} else {
+		e, ch := waiter.NewChannelEntry(waiter.WritableEvents | waiter.EventHUp | waiter.EventErr)
+		if rerr := f.EventRegister(e); rerr != nil {
+			if total > 0 {
+				return total, nil
+			}
+			return 0, err
+		}
+		defer f.EventUnregister(e)
+		wait = func() error { return t.Block(ch) }
 	}
-	defer f.EventUnregister(e)
 	for src.NumBytes() > 0 {
 		n, err = writeOnce(t, f, src, offset)
 		total += n
@@ -107,7 +144,7 @@ func writeFile(t *kernel.Task, f *vfs.FileDescription, src usermem.IOSequence, o
 			return 0, err
 		}
 		if err == unix.EAGAIN || n == 0 {
-			if berr := t.Block(ch); berr != nil {
+			if berr := wait(); berr != nil {
 				if total > 0 {
 					return total, nil
 				}
@@ -116,6 +153,45 @@ func writeFile(t *kernel.Task, f *vfs.FileDescription, src usermem.IOSequence, o
 		}
 	}
 	return total, nil
+}
+
+// isRegular reports whether f is a regular file (the files RLIMIT_FSIZE
+// applies to).
+func isRegular(f *vfs.FileDescription) bool {
+	return f.Dentry() != nil && f.Inode() != nil && f.Inode().Mode()&unix.S_IFMT == unix.S_IFREG
+}
+
+// limitFileWrite applies RLIMIT_FSIZE to a write of src to f at offset (the
+// file offset, or the end with O_APPEND, when offset < 0): it returns the
+// part that may be written, or EFBIG (and SIGXFSZ) when none may.
+func limitFileWrite(t *kernel.Task, f *vfs.FileDescription, src usermem.IOSequence, offset int64) (usermem.IOSequence, error) {
+	n, err := limitFileCount(t, f, offset, src.NumBytes())
+	if err != nil {
+		return src, err
+	}
+	return src.TakeFirst(n), nil
+}
+
+// limitFileCount is limitFileWrite for a count of bytes: how many of n
+// may be written to f at offset.
+func limitFileCount(t *kernel.Task, f *vfs.FileDescription, offset, n int64) (int64, error) {
+	if !t.FileSizeLimited() || !f.IsWritable() || !isRegular(f) || n == 0 {
+		return n, nil
+	}
+	if offset < 0 {
+		var err error
+		if f.StatusFlags()&linux.O_APPEND != 0 {
+			var st vfs.Statx
+			st, err = f.Stat(t, vfs.StatOptions{Mask: unix.STATX_SIZE})
+			offset = int64(st.Size)
+		} else {
+			offset, err = f.Seek(t, 0, linux.SEEK_CUR)
+		}
+		if err != nil {
+			return n, nil // the write itself will report the problem
+		}
+	}
+	return t.LimitWrite(offset, n)
 }
 
 func le32(b []byte) uint32 {
@@ -510,21 +586,61 @@ func Fadvise64(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 	return 0, nil
 }
 
-// Fallocate implements fallocate(2).
+// fallocate(2) mode bits (linux/falloc.h).
+const (
+	fallocKeepSize      = 0x01
+	fallocPunchHole     = 0x02
+	fallocCollapseRange = 0x08
+	fallocZeroRange     = 0x10
+	fallocInsertRange   = 0x20
+	fallocUnshareRange  = 0x40
+	fallocKnown         = fallocKeepSize | fallocPunchHole | fallocCollapseRange | fallocZeroRange | fallocInsertRange | fallocUnshareRange
+)
+
+// Fallocate implements fallocate(2), with Linux's checks in Linux's order:
+// the arguments, then the mode's combinations, then the file.
 func Fallocate(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 	f, err := getFile(t, args[0].Int())
 	if err != nil {
 		return 0, err
 	}
 	defer f.DecRef(t)
+	mode := args[1].Uint64()
 	off, l := args[2].Int64(), args[3].Int64()
-	if off < 0 || l <= 0 {
+	switch {
+	case off < 0 || l <= 0:
 		return 0, unix.EINVAL
-	}
-	if !f.IsWritable() {
+	case mode&^fallocKnown != 0:
+		return 0, unix.EOPNOTSUPP
+	case mode&(fallocPunchHole|fallocZeroRange) == fallocPunchHole|fallocZeroRange:
+		return 0, unix.EOPNOTSUPP
+	case mode&fallocPunchHole != 0 && mode&fallocKeepSize == 0:
+		return 0, unix.EOPNOTSUPP
+	case mode&fallocCollapseRange != 0 && mode != fallocCollapseRange,
+		mode&fallocInsertRange != 0 && mode != fallocInsertRange,
+		mode&fallocUnshareRange != 0 && mode&^(fallocUnshareRange|fallocKeepSize) != 0:
+		return 0, unix.EINVAL
+	case !f.IsWritable():
 		return 0, unix.EBADF
 	}
-	return 0, f.Allocate(t, args[1].Uint64(), uint64(off), uint64(l))
+	switch f.Inode().Mode() & unix.S_IFMT {
+	case unix.S_IFREG:
+	case unix.S_IFIFO:
+		return 0, unix.ESPIPE
+	case unix.S_IFDIR:
+		return 0, unix.EISDIR
+	default:
+		return 0, unix.ENODEV
+	}
+	if off+l < 0 {
+		return 0, unix.EFBIG
+	}
+	if mode&(fallocKeepSize|fallocPunchHole|fallocCollapseRange) == 0 {
+		if err := t.LimitSize(off + l); err != nil {
+			return 0, err
+		}
+	}
+	return 0, f.Allocate(t, mode, uint64(off), uint64(l))
 }
 
 // sendfileChunk is how much sendfile moves per read/write pair.
@@ -534,6 +650,16 @@ const sendfileChunk = 64 << 10
 // advancing it; else the file offset) to out (at outOff likewise), as
 // sendfile(2) and copy_file_range(2) do, through a kernel buffer.
 func copyBetween(t *kernel.Task, in, out *vfs.FileDescription, inOff, outOff *int64, count int64) (int64, error) {
+	// RLIMIT_FSIZE cuts the copy before anything is read, so that no
+	// input is consumed that cannot be written.
+	woff := int64(-1)
+	if outOff != nil {
+		woff = *outOff
+	}
+	count, err := limitFileCount(t, out, woff, count)
+	if err != nil {
+		return 0, err
+	}
 	buf := make([]byte, min(count, sendfileChunk))
 	var done int64
 	for done < count {

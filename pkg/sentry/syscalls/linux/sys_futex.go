@@ -4,15 +4,16 @@ import (
 	"time"
 
 	"carapace.dev/carapace/pkg/abi/linux"
+	"carapace.dev/carapace/pkg/hostarch"
 	"carapace.dev/carapace/pkg/sentry/arch"
 	"carapace.dev/carapace/pkg/sentry/kernel"
 	"golang.org/x/sys/unix"
 )
 
 // Futex implements futex(2): WAIT, WAKE, their BITSET forms, REQUEUE,
-// CMP_REQUEUE, WAKE_OP and the PI locks (LOCK_PI, LOCK_PI2, TRYLOCK_PI,
-// UNLOCK_PI), private or shared. WAIT_REQUEUE_PI and CMP_REQUEUE_PI are
-// not implemented (ENOSYS).
+// CMP_REQUEUE, WAKE_OP, the PI locks (LOCK_PI, LOCK_PI2, TRYLOCK_PI,
+// UNLOCK_PI) and the condition-variable pair WAIT_REQUEUE_PI and
+// CMP_REQUEUE_PI, private or shared.
 func Futex(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 	addr := args[0].Pointer()
 	op := args[1].Int()
@@ -92,6 +93,24 @@ func Futex(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 		return 0, t.FutexLockPI(addr, private, cmd == linux.FUTEX_TRYLOCK_PI, deadline)
 	case linux.FUTEX_UNLOCK_PI:
 		return 0, t.FutexUnlockPI(addr, private)
+	case linux.FUTEX_WAIT_REQUEUE_PI:
+		var deadline time.Time
+		if tsAddr := args[3].Pointer(); tsAddr != 0 {
+			d, err := futexDeadline(t, tsAddr, op)
+			if err != nil {
+				return 0, err
+			}
+			deadline = d
+		}
+		return 0, t.FutexWaitRequeuePI(addr, args[4].Pointer(), private, val, deadline)
+	case linux.FUTEX_CMP_REQUEUE_PI:
+		// Exactly one waiter may be woken: the one given the lock.
+		nWake, nRequeue := int32(val), args[3].Int()
+		if nWake != 1 || nRequeue < 0 {
+			return 0, unix.EINVAL
+		}
+		n, err := t.FutexCmpRequeuePI(addr, args[4].Pointer(), private, int(nRequeue), args[5].Uint())
+		return uintptr(n), err
 	case linux.FUTEX_WAKE_OP:
 		// The fourth argument is the second count, not a timeout.
 		nWake, nWake2 := int32(val), args[3].Int()
@@ -102,4 +121,30 @@ func Futex(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 		return uintptr(n), err
 	}
 	return 0, unix.ENOSYS
+}
+
+// futexDeadline reads an absolute futex timeout (CLOCK_MONOTONIC, or
+// CLOCK_REALTIME with FUTEX_CLOCK_REALTIME in op) as a wall-clock
+// deadline; one already passed still allows a single try.
+func futexDeadline(t *kernel.Task, tsAddr hostarch.Addr, op int32) (time.Time, error) {
+	ts, err := copyInTimespec(t, tsAddr)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if !ts.Valid() {
+		return time.Time{}, unix.EINVAL
+	}
+	clock := int32(linux.CLOCK_MONOTONIC)
+	if op&linux.FUTEX_CLOCK_REALTIME != 0 {
+		clock = linux.CLOCK_REALTIME
+	}
+	now, err := clockNow(t, clock)
+	if err != nil {
+		return time.Time{}, err
+	}
+	deadline := time.Now().Add(time.Duration(ts.ToNsec() - now))
+	if !deadline.After(time.Now()) {
+		deadline = time.Now().Add(1)
+	}
+	return deadline, nil
 }

@@ -7,6 +7,7 @@ import (
 	"carapace.dev/carapace/pkg/sentry/kernel"
 	"carapace.dev/carapace/pkg/sentry/memmap"
 	"carapace.dev/carapace/pkg/sentry/mm"
+	"carapace.dev/carapace/pkg/sentry/vfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,8 +19,8 @@ func Brk(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 
 const knownProt = linux.PROT_READ | linux.PROT_WRITE | linux.PROT_EXEC | linux.PROT_SEM
 
-// Mmap implements mmap(2) for anonymous memory; file mappings come with
-// the VFS (ENODEV until then).
+// Mmap implements mmap(2): anonymous memory, or a file whose
+// ConfigureMMap provides the pages (ENODEV if it cannot be mapped).
 func Mmap(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 	addr := args[0].Pointer()
 	length := args[1].Uint64()
@@ -79,6 +80,7 @@ func Mmap(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 			}
 		}
 		opts.MappingIdentity = f
+		opts.Hint = mappingName(t, f)
 		if err := f.ConfigureMMap(t, &opts); err != nil {
 			return 0, err
 		}
@@ -90,6 +92,18 @@ func Mmap(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 	}
 	a, err := t.MemoryManager().MMap(t, opts)
 	return uintptr(a), err
+}
+
+// mappingName is the path /proc/[pid]/maps shows for a mapping of f: its
+// path from the task's root, " (deleted)" once unlinked.
+func mappingName(t *kernel.Task, f *vfs.FileDescription) string {
+	root := t.FSContext().Root()
+	defer root.DecRef(t)
+	name, err := t.Kernel().VFS().PathnameWithDeleted(t, root, f.VirtualDentry())
+	if err != nil {
+		return ""
+	}
+	return name
 }
 
 // Munmap implements munmap(2).

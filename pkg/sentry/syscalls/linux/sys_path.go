@@ -466,6 +466,11 @@ func Getdents64(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 		return 0, err
 	}
 	defer f.DecRef(t)
+	// A removed directory has no entries left, not even "." and "..":
+	// Linux reports ENOENT rather than an empty listing.
+	if d := f.Dentry(); d != nil && d.IsDead() && f.Inode().Mode()&unix.S_IFMT == unix.S_IFDIR {
+		return 0, unix.ENOENT
+	}
 	size := int(min(args[2].Uint64(), maxRWCount))
 	buf := make([]byte, 0, min(size, 64<<10))
 	tooSmall := false
@@ -745,8 +750,27 @@ func Truncate(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 	if l < 0 {
 		return 0, unix.EINVAL
 	}
-	return 0, setStatPath(t, linux.AT_FDCWD, args[0].Pointer(), true, false,
-		&vfs.SetStatOptions{Mask: unix.STATX_SIZE, Size: uint64(l)})
+	tp, err := pathArg(t, linux.AT_FDCWD, args[0].Pointer(), true, false)
+	if err != nil {
+		return 0, err
+	}
+	defer tp.release(t)
+	// RLIMIT_FSIZE bounds growing a regular file, not shrinking it.
+	if st, err := vfsOf(t).StatAt(t, t.Credentials(), &tp.pop, &vfs.StatOptions{Mask: unix.STATX_TYPE | unix.STATX_SIZE}); err == nil {
+		if err := limitTruncate(t, st, l); err != nil {
+			return 0, err
+		}
+	}
+	return 0, vfsOf(t).SetStatAt(t, t.Credentials(), &tp.pop, &vfs.SetStatOptions{Mask: unix.STATX_SIZE, Size: uint64(l)})
+}
+
+// limitTruncate applies RLIMIT_FSIZE to truncating a file whose
+// attributes are st to size bytes.
+func limitTruncate(t *kernel.Task, st vfs.Statx, size int64) error {
+	if uint32(st.Mode)&unix.S_IFMT != unix.S_IFREG || uint64(size) <= st.Size {
+		return nil
+	}
+	return t.LimitSize(size)
 }
 
 // Ftruncate implements ftruncate(2).
@@ -755,7 +779,19 @@ func Ftruncate(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 	if l < 0 {
 		return 0, unix.EINVAL
 	}
-	return 0, setStatFD(t, args[0].Int(), &vfs.SetStatOptions{Mask: unix.STATX_SIZE, Size: uint64(l)})
+	f, err := getFile(t, args[0].Int())
+	if err != nil {
+		return 0, err
+	}
+	defer f.DecRef(t)
+	if f.IsWritable() {
+		if st, err := f.Stat(t, vfs.StatOptions{Mask: unix.STATX_TYPE | unix.STATX_SIZE}); err == nil {
+			if err := limitTruncate(t, st, l); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return 0, f.SetStat(t, &vfs.SetStatOptions{Mask: unix.STATX_SIZE, Size: uint64(l)})
 }
 
 // Utimensat implements utimensat(2).

@@ -183,7 +183,11 @@ func pipeToFile(t *kernel.Task, p *pipe.Pipe, out *vfs.FileDescription, off *int
 	if off != nil {
 		woff = *off
 	}
-	w, werr := writeOnce(t, out, bytesSeq(buf[:n]), woff)
+	src, lerr := limitFileWrite(t, out, bytesSeq(buf[:n]), woff)
+	if lerr != nil {
+		return 0, lerr
+	}
+	w, werr := writeOnce(t, out, src, woff)
 	if w > 0 {
 		p.Consume(w)
 		if off != nil {

@@ -86,7 +86,7 @@ type endpoint struct {
 	sndWl1, sndWl2              uint32
 	sndWS, rcvWS                uint8
 	wsOK, tsOK                  bool
-	sndBuf                      []byte // bytes from sndUna (after SYN) onward
+	sndBuf                      sndQueue // bytes from sndUna (after SYN) onward
 	finQueued                   bool
 	finAcked                    bool
 	mss                         int
@@ -451,7 +451,7 @@ func (e *endpoint) sendRST(seq uint32) {
 }
 
 // dataEnd is the sequence number just past the queued data.
-func (e *endpoint) dataEnd() uint32 { return e.sndUna + uint32(len(e.sndBuf)) }
+func (e *endpoint) dataEnd() uint32 { return e.sndUna + uint32(e.sndBuf.Len()) }
 
 func (e *endpoint) finSeq() uint32 { return e.dataEnd() }
 
@@ -494,6 +494,10 @@ func (e *endpoint) sendData() {
 			if n < e.mss && n == avail && !e.noDelay && inflight > 0 && !e.finQueued {
 				return // Nagle
 			}
+			// A segment stops at a chunk boundary so that its payload
+			// is a view of the queue, not a copy; the rest follows at
+			// once as the next segment.
+			n = min(n, e.sndBuf.Contiguous(int(e.sndNxt-e.sndUna)))
 			e.sendSegment(e.sndNxt, n)
 			e.sndNxt += uint32(n)
 			if seqGT(e.sndNxt, e.sndMax) {
@@ -516,9 +520,9 @@ func (e *endpoint) sendData() {
 // sendSegment sends n queued bytes starting at seq.
 func (e *endpoint) sendSegment(seq uint32, n int) {
 	off := int(seq - e.sndUna)
-	payload := e.sndBuf[off : off+n]
+	payload := e.sndBuf.View(off, n)
 	flags := header.TCPFlagAck
-	if off+n == len(e.sndBuf) {
+	if off+n == e.sndBuf.Len() {
 		flags |= header.TCPFlagPsh
 	}
 	if !e.rttMeasuring && !e.tsOK && seq == e.sndMax {
@@ -586,8 +590,8 @@ func (e *endpoint) onRTX() {
 	if e.probing && e.sndMax == e.sndUna {
 		// Persist probe: one byte past the window. Probes never time the
 		// connection out while the peer keeps answering.
-		if e.sndWnd == 0 && len(e.sndBuf) > 0 {
-			e.transmit(header.TCPFlagAck, e.sndUna, e.rcvNxt, e.scaledWindow(), e.sndBuf[:1], nil)
+		if e.sndWnd == 0 && e.sndBuf.Len() > 0 {
+			e.transmit(header.TCPFlagAck, e.sndUna, e.rcvNxt, e.scaledWindow(), e.sndBuf.View(0, 1), nil)
 			e.armRTX()
 			return
 		}
@@ -720,47 +724,21 @@ func (e *endpoint) Write(src io.Reader, opts tcpip.WriteOptions) (int64, *tcpip.
 	case !e.state.synchronized():
 		return 0, tcpip.ErrNotConnected
 	}
-	room := e.sndBufSize - len(e.sndBuf)
+	room := e.sndBufSize - e.sndBuf.Len()
 	if room <= 0 {
 		return 0, tcpip.ErrWouldBlock
 	}
-	// Size the buffer to what the writer has, when it says: a small write
-	// to an idle stream must not cost an allocation of the whole send
-	// buffer. (Bytes once queued are never rewritten in place: segments
-	// in flight may alias them, so growth always copies to a new array.)
+	// The writer's length, when it says, bounds the copy and sizes a
+	// first small chunk: a small write to an idle stream must not cost
+	// an allocation of a whole chunk.
 	want := room
 	if l, ok := src.(tcpip.LenReader); ok {
 		want = min(room, max(l.Len(), 0))
 	}
-	start := len(e.sndBuf)
-	if cap(e.sndBuf)-start < want {
-		newCap := start + want
-		if start > 0 {
-			// Data is waiting: the stream is busy, so take the whole
-			// window of room at once rather than regrowing (and
-			// copying the queue) write after write.
-			newCap = start + room
-		}
-		nb := make([]byte, start, newCap)
-		copy(nb, e.sndBuf)
-		e.sndBuf = nb
+	n, err := e.sndBuf.Fill(src, want, want, sndChunkFor(e.mss))
+	if err != nil && n == 0 {
+		return 0, tcpip.ErrBadAddress
 	}
-	buf := e.sndBuf[start : start+want]
-	n := 0
-	for n < want {
-		m, err := src.Read(buf[n:])
-		n += m
-		if err != nil {
-			if err != io.EOF && n == 0 {
-				return 0, tcpip.ErrBadAddress
-			}
-			break
-		}
-		if m == 0 {
-			break
-		}
-	}
-	e.sndBuf = e.sndBuf[:start+n]
 	if n > 0 && !opts.More {
 		e.sendData()
 	}
@@ -924,7 +902,7 @@ func (e *endpoint) Readiness(mask tcpip.EventMask) tcpip.EventMask {
 		if e.finRcvd {
 			r |= tcpip.EventRdHUp
 		}
-		if !e.shutWrite && !e.finQueued && len(e.sndBuf) < e.sndBufSize {
+		if !e.shutWrite && !e.finQueued && e.sndBuf.Len() < e.sndBufSize {
 			r |= tcpip.EventOut
 		}
 		if e.finRcvd && (e.shutWrite || e.finQueued) {
@@ -1018,7 +996,9 @@ func (e *endpoint) GetSockOpt(opt tcpip.SockOpt) (int, *tcpip.Error) {
 	case tcpip.ReceiveQueueSizeOption:
 		return e.rcvUsed, nil
 	case tcpip.SendQueueSizeOption:
-		return len(e.sndBuf), nil
+		return e.sndBuf.Len(), nil
+	case tcpip.AcceptQueueSizeOption:
+		return len(e.acceptQ), nil
 	case tcpip.TTLOption:
 		if e.ttl == 0 {
 			return header.IPv4DefaultTTL, nil

@@ -317,8 +317,8 @@ func (e *endpoint) processAck(s *segment) bool {
 	switch {
 	case seqGT(s.ack, e.sndUna):
 		acked := int(s.ack - e.sndUna)
-		dataAcked := min(acked, len(e.sndBuf))
-		if acked > len(e.sndBuf) && e.finQueued {
+		dataAcked := min(acked, e.sndBuf.Len())
+		if acked > e.sndBuf.Len() && e.finQueued {
 			e.finAcked = true
 		}
 		if e.tsOK && s.opts.HasTS && s.opts.TSEcr != 0 {
@@ -327,10 +327,7 @@ func (e *endpoint) processAck(s *segment) bool {
 			e.rttMeasuring = false
 			e.updateRTO(e.clock.Now() - e.rttStart)
 		}
-		e.sndBuf = e.sndBuf[dataAcked:]
-		if len(e.sndBuf) == 0 {
-			e.sndBuf = e.sndBuf[:0:0]
-		}
+		e.sndBuf.Trim(dataAcked)
 		e.sndUna = s.ack
 		if seqLT(e.sndNxt, e.sndUna) {
 			e.sndNxt = e.sndUna
@@ -379,7 +376,7 @@ func (e *endpoint) processAck(s *segment) bool {
 			e.inRecovery = true
 			e.rttMeasuring = false
 			e.retransmitFirst()
-			e.rtxNext = e.sndUna + uint32(min(len(e.sndBuf), e.mss))
+			e.rtxNext = e.sndUna + uint32(min(e.sndBuf.Len(), e.mss))
 			e.cwnd = e.ssthresh + 3*e.mss
 			if len(e.sacked) > 0 {
 				e.retransmitHoles()
@@ -411,7 +408,7 @@ func (e *endpoint) processAck(s *segment) bool {
 
 // retransmitFirst resends the oldest unacknowledged segment.
 func (e *endpoint) retransmitFirst() {
-	n := min(len(e.sndBuf), e.mss)
+	n := min(e.sndBuf.Len(), e.mss)
 	if n > 0 {
 		e.sendSegment(e.sndUna, n)
 	} else if e.finQueued && !e.finAcked {

@@ -79,7 +79,7 @@ func TestSACKRecoversMultipleLossesInOneRound(t *testing.T) {
 
 func TestScoreboardMerge(t *testing.T) {
 	e := &endpoint{sndUna: 100, sndMax: 1000, mss: 10}
-	e.sndBuf = make([]byte, 900)
+	e.sndBuf.Fill(bytes.NewReader(make([]byte, 900)), 900, 900, sndChunkSize)
 	for _, r := range []sackRange{{300, 400}, {500, 600}, {400, 450}, {200, 250}, {590, 700}} {
 		e.addSACKed(r)
 	}

@@ -1,6 +1,9 @@
 package tcpip
 
-import "io"
+import (
+	"io"
+	"time"
+)
 
 // SockOpt names an integer-valued socket option.
 type SockOpt int
@@ -24,6 +27,41 @@ const (
 	MaxSegOption                               // TCP_MAXSEG
 	TCPStateOption                             // TCP_INFO's state (get only)
 	AcceptQueueSizeOption                      // established connections not yet accepted (get only)
+	TOSOption                                  // IP_TOS / IPV6_TCLASS byte of outgoing packets
+	TimestampOption                            // SO_TIMESTAMP: datagrams record their arrival time
+	CongestionControlOption                    // TCP_CONGESTION: CongestionReno or CongestionCubic
+)
+
+// TCPInfo is a TCP connection's state as getsockopt(TCP_INFO) reports it.
+type TCPInfo struct {
+	// RTO is the current retransmission timeout; RTT and RTTVar the
+	// smoothed round-trip time and its variation (RFC 6298).
+	RTO, RTT, RTTVar time.Duration
+	// SndMSS and RcvMSS are the segment sizes sent and expected.
+	SndMSS, RcvMSS int
+	// SndCwnd is the congestion window in segments, SndSsthresh the
+	// slow-start threshold in segments.
+	SndCwnd, SndSsthresh int
+	// Unacked counts segments in flight.
+	Unacked int
+	// Retransmits counts consecutive timeouts of the oldest segment;
+	// TotalRetrans every segment sent again.
+	Retransmits, TotalRetrans int
+	// Options are Linux's TCPI_OPT_* bits; SndWScale and RcvWScale the
+	// window shifts in use.
+	Options              uint8
+	SndWScale, RcvWScale uint8
+}
+
+// TCPInfoer is implemented by TCP endpoints.
+type TCPInfoer interface {
+	TCPInfo() TCPInfo
+}
+
+// Congestion control algorithms, the values of CongestionControlOption.
+const (
+	CongestionReno  = 0
+	CongestionCubic = 1
 )
 
 // ReadOptions modify Read.
@@ -41,6 +79,9 @@ type ReadResult struct {
 	Total int
 	// RemoteAddr is the datagram's source or the stream's peer.
 	RemoteAddr FullAddress
+	// Timestamp is a datagram's arrival time, with TimestampOption set
+	// before it arrived; zero otherwise.
+	Timestamp time.Time
 }
 
 // WriteOptions modify Write.

@@ -116,7 +116,8 @@ func Run(ctx context.Context, a *Args) (kernel.WaitStatus, error) {
 	if err := applySpecSeccomp(a.Spec, tg); err != nil { // seccomp.go
 		return 0, err
 	}
-	if err := filter.Install(filter.Options{MemoryFDs: []int{mf.FD()}, LogOnly: a.Conf.SeccompLogOnly}); err != nil {
+	defer forwardTerminalSignals(k, a.Stdio[0])() // lifecycle.go
+	if err := filter.Install(filter.Options{MemoryFDs: []int{mf.FD()}, LogOnly: a.Conf.SeccompLogOnly, HostNetwork: a.Conf.Network == config.NetworkHost}); err != nil {
 		return 0, err
 	}
 	applyRlimits(tg, proc.Rlimits)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"strconv"
 	"sync"
 	"time"
@@ -58,6 +59,45 @@ func applyCapabilities(c *auth.Credentials, caps *specs.LinuxCapabilities) {
 	c.PermittedCaps = set(caps.Permitted)
 	c.InheritableCaps = set(caps.Inheritable)
 	c.AmbientCaps = set(caps.Ambient)
+}
+
+// StdinIsTerminal tells whether the sandbox's stdin is a host terminal
+// (`runsc do` typed at): then the terminal's ^C, ^\ and window changes
+// reach the Sentry as host signals and are the sandbox's, not the Sentry's.
+func StdinIsTerminal(fd int) bool {
+	_, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	return err == nil
+}
+
+// forwardTerminalSignals passes SIGINT, SIGQUIT and SIGWINCH that the host
+// terminal on stdinFD sends the Sentry (it is in the terminal's foreground
+// group) to every process of the sandbox: the terminal is no sandbox
+// process's controlling terminal, so its shell runs without job control
+// and all its processes share one group, which is whom the terminal would
+// signal. It returns the function that stops forwarding.
+func forwardTerminalSignals(k *kernel.Kernel, stdinFD int) func() {
+	if !StdinIsTerminal(stdinFD) {
+		return func() {}
+	}
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, unix.SIGINT, unix.SIGQUIT, unix.SIGWINCH)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-sigs:
+				if err := k.SignalAllProcesses(s.(unix.Signal)); err != nil {
+					log.Warningf("forwarding %v from the terminal: %v", s, err)
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(sigs)
+		close(done)
+	}
 }
 
 // applyRlimits gives the process the spec's resource limits.

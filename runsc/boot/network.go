@@ -9,6 +9,7 @@ import (
 
 	"carapace.dev/carapace/pkg/log"
 	"carapace.dev/carapace/pkg/sentry/kernel"
+	"carapace.dev/carapace/pkg/sentry/socket/hostinet"
 	"carapace.dev/carapace/pkg/sentry/socket/netlink"
 	"carapace.dev/carapace/pkg/sentry/socket/netstack"
 	"carapace.dev/carapace/pkg/sentry/vfs"
@@ -42,21 +43,43 @@ var activeNetwork atomic.Pointer[sandboxNetwork]
 // setupNetwork builds the sandbox's network stack for mode and registers
 // the AF_INET, AF_INET6 and AF_NETLINK socket providers with k. Every
 // mode has loopback (127.0.0.1/8, ::1/128); with --network=sandbox, runsc
-// start hands over the namespace's interfaces later (installLinks). The
+// start hands over the namespace's interfaces later (installLinks); with
+// --network=host AF_INET, AF_INET6 and read-only NETLINK_ROUTE sockets are
+// host sockets the Sentry opens (pkg/sentry/socket/hostinet). The
 // returned function stops the stack's link goroutines.
 func setupNetwork(k *kernel.Kernel, v *vfs.VirtualFilesystem, mode config.Network) (func(), error) {
 	n, err := newSandboxNetwork(mode)
 	if err != nil {
 		return nil, err
 	}
-	k.RegisterSocketProvider(unix.AF_INET, netstack.NewProvider(v, n.s, unix.AF_INET))
-	k.RegisterSocketProvider(unix.AF_INET6, netstack.NewProvider(v, n.s, unix.AF_INET6))
-	k.RegisterSocketProvider(unix.AF_NETLINK, netlink.NewProvider(v, n.s))
+	for family, p := range n.socketProviders(v) {
+		k.RegisterSocketProvider(family, p)
+	}
 	activeNetwork.Store(n)
 	return func() {
 		activeNetwork.CompareAndSwap(n, nil)
 		n.close()
 	}, nil
+}
+
+// socketProviders are the AF_INET, AF_INET6 and AF_NETLINK providers of
+// the network's mode.
+func (n *sandboxNetwork) socketProviders(v *vfs.VirtualFilesystem) map[int]kernel.SocketProvider {
+	if n.mode == config.NetworkHost {
+		// Sockets are the host's (hostinet), and NETLINK_ROUTE dumps
+		// describe the host's interfaces; the stack stays idle.
+		inet := hostinet.NewProvider(v, unix.AF_INET)
+		return map[int]kernel.SocketProvider{
+			unix.AF_INET:    inet,
+			unix.AF_INET6:   hostinet.NewProvider(v, unix.AF_INET6),
+			unix.AF_NETLINK: hostinet.NewNetlinkProvider(inet),
+		}
+	}
+	return map[int]kernel.SocketProvider{
+		unix.AF_INET:    netstack.NewProvider(v, n.s, unix.AF_INET),
+		unix.AF_INET6:   netstack.NewProvider(v, n.s, unix.AF_INET6),
+		unix.AF_NETLINK: netlink.NewProvider(v, n.s),
+	}
 }
 
 // newSandboxNetwork builds the stack of mode with its loopback.
@@ -65,9 +88,6 @@ func newSandboxNetwork(mode config.Network) (*sandboxNetwork, error) {
 	lo, err := netstack.AddLoopback(s)
 	if err != nil {
 		return nil, err
-	}
-	if mode == config.NetworkHost {
-		log.Warningf("--network=host: passing sockets through to the host is not implemented; the sandbox gets an isolated loopback-only network")
 	}
 	return &sandboxNetwork{mode: mode, s: s, nextNIC: netstack.LoopbackNICID + 1, closers: []func(){lo.Close}}, nil
 }

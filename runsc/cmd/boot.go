@@ -74,9 +74,15 @@ func (b *Boot) Execute(ctx context.Context, f *flag.FlagSet, args ...any) subcom
 	if err := confine.SetNoNewPrivs(); err != nil {
 		return Failure("boot: confining: %v", err)
 	}
-	// A signal for the container (runsc kill, Ctrl-C through `runsc do`)
-	// stops the sandbox rather than the Sentry mid-flight.
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	// A signal for the container (runsc kill, Ctrl-C through `runsc do`
+	// off a terminal) stops the sandbox rather than the Sentry
+	// mid-flight. A terminal's Ctrl-C is for the sandbox's processes
+	// instead (boot forwards it).
+	stopSigs := []os.Signal{syscall.SIGTERM}
+	if !boot.StdinIsTerminal(0) {
+		stopSigs = append(stopSigs, syscall.SIGINT)
+	}
+	ctx, stop := signal.NotifyContext(ctx, stopSigs...)
 	defer stop()
 	fileOf := func(fd int, name string) *os.File {
 		if fd < 0 {

@@ -172,6 +172,9 @@ type created struct {
 // its sandbox with init held, and returns once it is ready. On failure
 // nothing is left behind.
 func createContainer(conf *config.Config, id string, o createOptions) (_ *created, retErr error) {
+	if conf.Rootless {
+		return nil, sandbox.ErrRootless
+	}
 	if err := container.ValidateID(id); err != nil {
 		return nil, err
 	}
@@ -187,6 +190,7 @@ func createContainer(conf *config.Config, id string, o createOptions) (_ *create
 	if err != nil {
 		return nil, err
 	}
+	specutils.WarnIgnored(spec)
 	if spec.Process == nil {
 		return nil, errors.New("the spec has no process to run")
 	}

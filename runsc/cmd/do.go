@@ -29,8 +29,10 @@ func (*Do) Usage() string {
 	Runs COMMAND in a new sandbox. The sandbox sees the host's root
 	filesystem read-only under an in-memory overlay (its writes vanish when
 	it exits), starts in the current directory with the current
-	environment and user, and shares this terminal's stdio. The exit status
-	is the command's.
+	environment and user, and shares this terminal's stdio. On a terminal
+	the sandbox gets a pty relayed to it: the terminal goes raw until exit,
+	^C and ^\ interrupt the sandbox's command (not runsc) and window
+	changes reach it. The exit status is the command's.
 `
 }
 
@@ -42,6 +44,9 @@ func (*Do) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcommands.
 	conf := configFrom(args)
 	if f.NArg() == 0 {
 		return usageError("do: a command to run is required")
+	}
+	if conf.Rootless {
+		return Failure("do: %v", sandbox.ErrRootless)
 	}
 	if !conf.Overlay {
 		return usageError("do: --overlay=false would let the sandbox write to the host's root; refusing")
@@ -79,16 +84,39 @@ func (*Do) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcommands.
 	// The Sentry makes its stdio non-blocking, and these open file
 	// descriptions are shared with the caller's shell: put them back.
 	defer restoreStatusFlags(os.Stdin, os.Stdout, os.Stderr)()
+	stdio := [3]*os.File{os.Stdin, os.Stdout, os.Stderr}
+	var relay *ttyRelay
+	if spec.Process.Terminal {
+		if relay, err = newTTYRelay(os.Stdin); err != nil {
+			return Failure("do: %v", err)
+		}
+		defer relay.close()
+		// Output that is not to the terminal (a file, a pipe) goes
+		// there directly.
+		stdio[0] = relay.replica
+		for i := 1; i < 3; i++ {
+			if isTerminal(stdio[i]) {
+				stdio[i] = relay.replica
+			}
+		}
+	}
 	g, err := sandbox.StartGofer(self, conf, spec, "/")
 	if err != nil {
 		return Failure("do: %v", err)
 	}
 	defer g.Kill()
-	s, err := sandbox.StartSentry(self, conf, spec, "/", g, [3]*os.File{os.Stdin, os.Stdout, os.Stderr})
+	s, err := startDoSentry(self, conf, spec, "/", g, stdio)
 	if err != nil {
 		return Failure("do: %v", err)
 	}
-	return subcommands.ExitStatus(s.Wait())
+	if relay != nil {
+		relay.run(s.Pid(), os.Stdin, os.Stdout)
+	}
+	status := s.Wait()
+	if relay != nil {
+		relay.drain()
+	}
+	return subcommands.ExitStatus(status)
 }
 
 func isTerminal(f *os.File) bool {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"carapace.dev/carapace/pkg/log"
 	"carapace.dev/carapace/runsc/confine"
@@ -59,6 +61,10 @@ func (g *Gofer) SetFlags(f *flag.FlagSet) {
 // Execute implements subcommands.Command.
 func (g *Gofer) Execute(ctx context.Context, f *flag.FlagSet, args ...any) subcommands.ExitStatus {
 	conf := configFrom(args)
+	// A terminal's Ctrl-C and Ctrl-\ reach every process in its
+	// foreground group, the Gofer too; they are for the sandbox, and the
+	// Gofer ends when the Sentry closes its sockets.
+	signal.Ignore(syscall.SIGINT, syscall.SIGQUIT)
 	if g.specFD < 0 || len(g.ioFDs) == 0 || f.NArg() != 0 {
 		return usageError("gofer: --spec-fd and --io-fds are required and no arguments are taken")
 	}

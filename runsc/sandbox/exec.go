@@ -3,6 +3,7 @@ package sandbox
 import (
 	"encoding/json"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"os"
 	"os/exec"
 	"strconv"
@@ -53,6 +54,11 @@ func startChild(runscBin string, conf *config.Config, spec *specs.Spec, c child)
 	if c.detach {
 		cmd.SysProcAttr.Pdeathsig = 0
 		cmd.SysProcAttr.Setsid = true
+	} else if c.stdio[0] != nil && isPty(c.stdio[0]) {
+		// A pty runsc relays (`runsc do` on a terminal): the user's
+		// terminal signals (window changes) must not reach the
+		// Sentry's stubs; runsc passes them on to the Sentry itself.
+		cmd.SysProcAttr.Setpgid = true
 	}
 	err = inNamespaces(c.joins, cmd.Start)
 	specR.Close()
@@ -66,4 +72,9 @@ func startChild(runscBin string, conf *config.Config, spec *specs.Spec, c child)
 		specW.Close()
 	}()
 	return cmd, nil
+}
+
+func isPty(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }

@@ -27,6 +27,11 @@ type Gofer struct {
 	SentryEnds []*os.File
 }
 
+// ErrRootless is why --rootless fails: rather than a half mode that would
+// run the sandbox with host root after all, it refuses at once.
+var ErrRootless = errors.New("--rootless is not implemented: the Gofer and Sentry are not yet started in a new user namespace " +
+	"(no uid_map/gid_map mapping the caller to 0, no setgroups deny), and the cgroup, veth and mount setup still need host root; run runsc as root without --rootless")
+
 // StartGofer starts runscBin as the Gofer of spec in a mount namespace of
 // its own. The Gofer confines itself before serving; it exits when every
 // socket's other end is closed, and is killed if the calling thread's
@@ -37,8 +42,7 @@ func StartGofer(runscBin string, conf *config.Config, spec *specs.Spec, bundleDi
 
 func startGofer(runscBin string, conf *config.Config, spec *specs.Spec, bundleDir string, detach bool) (*Gofer, error) {
 	if conf.Rootless {
-		// Needs a user namespace with an ID mapping: not built yet.
-		return nil, errors.New("--rootless is not supported yet")
+		return nil, ErrRootless
 	}
 	mounts := specutils.GoferMounts(spec, bundleDir, conf.Overlay)
 	g := &Gofer{Mounts: mounts}

@@ -11,7 +11,9 @@ import (
 
 	"carapace.dev/carapace/pkg/log"
 	"carapace.dev/carapace/pkg/sentry/socket/netlink"
+	"carapace.dev/carapace/runsc/config"
 	"carapace.dev/carapace/runsc/control"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -386,4 +388,14 @@ func netlinkExchange(typ uint16, flags uint16, payload []byte) ([]netlink.Messag
 			out = append(out, m)
 		}
 	}
+}
+
+// StartSentryWithControl starts the Sentry as StartSentry does, but gives
+// it the listening control socket ctl (control.Listen): init is then held
+// until a start request, which leaves room to hand the Sentry its network
+// first (`runsc do --network=sandbox`). Requests sent before the Sentry
+// serves wait in the socket's backlog; the caller should close ctl once
+// this returns, so that they fail if the Sentry dies instead.
+func StartSentryWithControl(runscBin string, conf *config.Config, spec *specs.Spec, bundleDir string, g *Gofer, stdio [3]*os.File, ctl *os.File) (*Sentry, error) {
+	return startSentry(runscBin, conf, spec, bundleDir, g, stdio, []extraFile{{"control-fd", ctl}}, false)
 }

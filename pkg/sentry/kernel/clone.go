@@ -166,6 +166,7 @@ func (t *Task) Clone(o CloneOptions) (ThreadID, error) {
 	child.mntns = mntns
 	child.noNewPrivs = t.noNewPrivs
 	child.inheritSeccomp(t)
+	child.personality.Store(t.personality.Load())
 	child.inheritSched(t)
 	if f&linux.CLONE_NEWUTS != 0 {
 		child.uts.Store(t.newUTSNamespace())

@@ -152,6 +152,7 @@ func (t *Task) ExecFile(ctx context.Context, filename string, fd *vfs.FileDescri
 	t.tg.applyMemoryLimits(newMM)
 	res, err := loader.Load(t, loader.Args{
 		MM: newMM, Opener: opener, File: file, Filename: filename, Argv: argv, Envv: envv, Creds: t.Credentials(),
+		NoRandomize: t.Personality()&AddrNoRandomize != 0,
 	})
 	if err != nil {
 		newMM.DecUsers(t)
@@ -170,6 +171,7 @@ func (t *Task) ExecFile(ctx context.Context, filename string, fd *vfs.FileDescri
 	t.killOtherThreads()
 
 	t.exitRobustList()
+	t.personalityForExec()
 	old := t.mm
 	t.mm = newMM
 	t.as = newMM.AddressSpace()

@@ -6,12 +6,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"carapace.dev/carapace/pkg/log"
 	"carapace.dev/carapace/pkg/sentry/kernel"
 	"carapace.dev/carapace/pkg/sentry/kernel/kerneltest"
 	"carapace.dev/carapace/pkg/sentry/pgalloc"
@@ -82,6 +84,20 @@ func (s *syncBuffer) String() string {
 // as PID 1, and returns its stdout and wait status.
 func runInSandbox(t testing.TB, path string, argv ...string) (string, kernel.WaitStatus) {
 	t.Helper()
+	return runInRoot(t, sandboxOpts{}, path, argv...)
+}
+
+// sandboxOpts are runInRoot's options.
+type sandboxOpts struct {
+	// extraFiles are host files copied to the same paths beside the program.
+	extraFiles []string
+	// strace turns on the kernel's --strace log.
+	strace bool
+}
+
+// runInRoot is runInSandbox with options.
+func runInRoot(t testing.TB, opts sandboxOpts, path string, argv ...string) (string, kernel.WaitStatus) {
+	t.Helper()
 	if raceEnabled {
 		t.Skip("ptrace platform stubs do not start under the race detector")
 	}
@@ -100,12 +116,12 @@ func runInSandbox(t testing.TB, path string, argv ...string) (string, kernel.Wai
 		t.Skipf("ptrace platform unavailable: %v", err)
 	}
 	defer p.Close()
-	k, err := kernel.New(kernel.Config{Platform: p, MemoryFile: mf, Syscalls: sys.Table()})
+	k, err := kernel.New(kernel.Config{Platform: p, MemoryFile: mf, Syscalls: sys.Table(), Strace: opts.strace})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	root, err := kerneltest.NewRoot(ctx, k.VFS(), mf, path)
+	root, err := kerneltest.NewRoot(ctx, k.VFS(), mf, append([]string{path}, opts.extraFiles...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,5 +277,38 @@ func TestPIRobustMutexes(t *testing.T) {
 	out, st := runInSandbox(t, build(t, "pimutex"))
 	if out != "pi counter=80000 ownerdead=1\n" || !st.Exited() || st.ExitStatus() != 0 {
 		t.Errorf("stdout %q status %v", out, st)
+	}
+}
+
+func TestPersonality(t *testing.T) {
+	path := build(t, "personality")
+	out, st := runInSandbox(t, path, path)
+	want := "q=0 old=0 now=440000 same=1 differ=1 child=40000\nchild after reset=0\n"
+	if out != want {
+		t.Errorf("stdout %q, want %q", out, want)
+	}
+	if !st.Exited() || st.ExitStatus() != 0 {
+		t.Errorf("status %v, want exit 0", st)
+	}
+}
+
+func TestStraceLog(t *testing.T) {
+	path := build(t, "hello")
+	var logged syncBuffer
+	log.SetTarget(&logged, log.Text)
+	defer log.SetTarget(os.Stderr, log.Text)
+	out, st := runInRoot(t, sandboxOpts{strace: true}, path)
+	if out != "hello\n" || !st.Exited() || st.ExitStatus() != 7 {
+		t.Fatalf("stdout %q status %v", out, st)
+	}
+	lines := logged.String()
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`\] write\(1, 0x[0-9a-f]+, 6\) = 6 \(0x6\)`),
+		regexp.MustCompile(`\] exit_group\(7\)`),
+		regexp.MustCompile(`\] arch_prctl\(0x[0-9a-f]+, 0x[0-9a-f]+\) = 0`),
+	} {
+		if !want.MatchString(lines) {
+			t.Errorf("strace log lacks %v:\n%s", want, lines)
+		}
 	}
 }

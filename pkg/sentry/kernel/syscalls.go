@@ -111,7 +111,7 @@ func (t *Task) straceSyscall(nr uintptr, args arch.SyscallArguments) {
 		}
 	}
 	rv, err := t.ExecuteSyscall(nr, args)
-	log.Infof("%s", strace.LineWithStrings(int32(t.tid), nr, raw, &strs, rv, err))
+	log.Infof("%s", strace.LineWithMemory(int32(t.tid), nr, raw, &strs, straceMemory{t}, rv, err))
 	t.finishSyscall(rv, err)
 }
 

@@ -73,6 +73,9 @@ type Task struct {
 	seccomp atomic.Pointer[seccompState]
 	// parentDeathSignal is PR_SET_PDEATHSIG, read by the exiting parent.
 	parentDeathSignal atomic.Int32
+	// personality is personality(2)'s value (personality.go): inherited
+	// by clone, kept across execve.
+	personality atomic.Uint32
 	// Scheduling attributes (sched_setscheduler, setpriority,
 	// sched_setaffinity): any task may set them on another.
 	schedPolicy   atomic.Int32

@@ -89,6 +89,10 @@ type Args struct {
 	// Random supplies linux.AT_RANDOM and the layout's randomization; nil
 	// means crypto/rand. Tests pass a deterministic reader.
 	Random io.Reader
+	// NoRandomize is personality(2)'s ADDR_NO_RANDOMIZE: the stack top,
+	// mmap base, PIE load address and break take their unrandomized
+	// places (linux.AT_RANDOM's bytes still come from Random).
+	NoRandomize bool
 	// HWCap and HWCap2 are linux.AT_HWCAP/linux.AT_HWCAP2; MinSigStkSz is
 	// linux.AT_MINSIGSTKSZ. Zero values take the host's (see HostAuxv).
 	HWCap, HWCap2, MinSigStkSz uint64
@@ -191,7 +195,8 @@ func readFull(ctx context.Context, f File, p []byte, off int64) (int, error) {
 }
 
 // Load performs the image-loading part of execve into args.MM, which must
-// be empty. The address space's layout is replaced by a random one.
+// be empty. The address space's layout is replaced by a random one
+// (unless args.NoRandomize).
 func Load(ctx context.Context, args Args) (*Result, error) {
 	if args.Random == nil {
 		args.Random = rand.Reader
@@ -254,7 +259,12 @@ func Load(ctx context.Context, args Args) (*Result, error) {
 	}
 
 	m := args.MM
-	layout, err := RandomLayout(args.Random, m.Layout().MinAddr, m.Layout().MaxAddr)
+	// layoutRandom feeds every layout choice; AT_RANDOM reads args.Random.
+	layoutRandom := args.Random
+	if args.NoRandomize {
+		layoutRandom = zeroReader{}
+	}
+	layout, err := RandomLayout(layoutRandom, m.Layout().MinAddr, m.Layout().MaxAddr)
 	if err != nil {
 		return nil, err
 	}
@@ -264,7 +274,7 @@ func Load(ctx context.Context, args Args) (*Result, error) {
 	var bias hostarch.Addr
 	if info.Dynamic {
 		if info.Interp != "" {
-			r, err := randUint64(args.Random, mmapRandomPages)
+			r, err := randUint64(layoutRandom, mmapRandomPages)
 			if err != nil {
 				return nil, err
 			}
@@ -296,7 +306,7 @@ func Load(ctx context.Context, args Args) (*Result, error) {
 	}
 	_, end := info.span()
 	brk := hostarch.Addr(end) + bias
-	r, err := randUint64(args.Random, brkRandomBytes/hostarch.PageSize)
+	r, err := randUint64(layoutRandom, brkRandomBytes/hostarch.PageSize)
 	if err != nil {
 		return nil, err
 	}
@@ -496,4 +506,13 @@ func mapSegments(ctx context.Context, m *mm.MemoryManager, f File, info *elfInfo
 		}
 	}
 	return nil
+}
+
+// zeroReader reads zeros: with it every randomized choice of the layout
+// takes its lowest value, which is Linux's unrandomized layout.
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }

@@ -504,3 +504,48 @@ func TestLoadReleasesEverything(t *testing.T) {
 		t.Fatalf("%d bytes of the memory file still used after the address space was released", used)
 	}
 }
+
+func TestLoadNoRandomize(t *testing.T) {
+	const path = "/bin/true"
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("no %s: %v", path, err)
+	}
+	ctx := context.Background()
+	fs := newFS(t)
+	type where struct {
+		layout                     mm.Layout
+		bias, interp, brk, sp, rnd hostarch.Addr
+	}
+	load := func(noRandomize bool) where {
+		m := mm.New(fs.mf, mm.Layout{MinAddr: 0x10000, MaxAddr: hostarch.MaxUserAddress})
+		defer m.DecUsers(ctx)
+		res, err := Load(ctx, Args{MM: m, Opener: fs, Filename: path, Argv: []string{"true"}, NoRandomize: noRandomize})
+		if err != nil {
+			t.Fatalf("Load: %v", err)
+		}
+		// The 16 AT_RANDOM bytes, as an address-sized summary.
+		var b [16]byte
+		if _, err := m.CopyIn(ctx, res.Stack.Random, b[:], usermem.IOOpts{}); err != nil {
+			t.Fatalf("reading AT_RANDOM: %v", err)
+		}
+		return where{m.Layout(), res.Bias, res.InterpBase, res.BrkStart, res.Stack.SP,
+			hostarch.Addr(binary.LittleEndian.Uint64(b[:8]) ^ binary.LittleEndian.Uint64(b[8:]))}
+	}
+	a, b := load(true), load(true)
+	if a.layout != b.layout || a.bias != b.bias || a.interp != b.interp || a.brk != b.brk || a.sp != b.sp {
+		t.Errorf("unrandomized loads differ: %+v and %+v", a, b)
+	}
+	if a.layout.StackTop != hostarch.Addr(hostarch.MaxUserAddress).RoundDown() {
+		t.Errorf("unrandomized stack top %#x, want the top of the address space %#x", a.layout.StackTop, hostarch.MaxUserAddress)
+	}
+	if a.bias != 0 && a.bias != elfETDynBase {
+		t.Errorf("unrandomized PIE bias %#x, want %#x", a.bias, elfETDynBase)
+	}
+	if a.rnd == b.rnd {
+		t.Error("AT_RANDOM is the same in two loads; it must stay random")
+	}
+	c, d := load(false), load(false)
+	if c.layout == d.layout || c.brk == d.brk {
+		t.Errorf("randomized loads chose the same layout: %+v and %+v", c, d)
+	}
+}

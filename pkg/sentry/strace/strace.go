@@ -1,8 +1,9 @@
 // Package strace owns the --strace output: one line per syscall, naming
 // the syscall and showing its arguments and result the way strace(1) does
-// (errno names for failures). Arguments print in hex, except path names,
-// which the caller reads (PathArgs says which) and LineWithStrings
-// quotes; per-syscall decoders of flags and structs come next.
+// (errno names for failures). Path names are read by the caller (PathArgs
+// says which) and quoted by LineWithStrings; flags, modes, signals,
+// commands and descriptors of the common syscalls are decoded (decode.go);
+// other arguments print in hex.
 package strace
 
 import (
@@ -37,6 +38,8 @@ var argCounts = map[uintptr]int{
 	linux.SYS_MKDIRAT: 3, linux.SYS_UNLINK: 1, linux.SYS_UNLINKAT: 3, linux.SYS_RENAME: 2,
 	linux.SYS_PIPE2: 2, linux.SYS_UMASK: 1, linux.SYS_EXECVEAT: 5, linux.SYS_POLL: 3,
 	linux.SYS_PPOLL: 5, linux.SYS_CHMOD: 2, linux.SYS_SYMLINK: 2, linux.SYS_RMDIR: 1,
+	linux.SYS_SOCKET: 3, linux.SYS_SOCKETPAIR: 4, linux.SYS_TKILL: 2, linux.SYS_CREAT: 2,
+	linux.SYS_RT_SIGQUEUEINFO: 3, linux.SYS_PERSONALITY: 1,
 }
 
 // pathArgs marks, per syscall, the arguments that are path names, which
@@ -72,15 +75,15 @@ func Name(nr uintptr) string {
 }
 
 // FormatCall renders the entry half of a line: name(arg, …).
-func FormatCall(nr uintptr, args [6]uintptr) string { return formatCall(nr, args, nil) }
+func FormatCall(nr uintptr, args [6]uintptr) string { return formatCall(nr, args, nil, nil, false) }
 
-// formatCall shows strs[i], quoted, for the arguments PathArgs marks.
-func formatCall(nr uintptr, args [6]uintptr, strs *[6]string) string {
+// formatCall shows strs[i], quoted, for the arguments PathArgs marks, and
+// with mem the structs that arguments point to (those the call fills in
+// only when it succeeded).
+func formatCall(nr uintptr, args [6]uintptr, strs *[6]string, mem Memory, succeeded bool) string {
 	paths := PathArgs(nr)
-	n, ok := argCounts[nr]
-	if !ok {
-		n = 6
-	}
+	n := shownArgs(nr, args)
+	kinds := argKinds[nr]
 	var b strings.Builder
 	b.WriteString(Name(nr))
 	b.WriteByte('(')
@@ -92,8 +95,11 @@ func formatCall(nr uintptr, args [6]uintptr, strs *[6]string) string {
 			b.WriteString(strconv.Quote(strs[i]))
 			continue
 		}
-		b.WriteString("0x")
-		b.WriteString(strconv.FormatUint(uint64(args[i]), 16))
+		if kinds[i] >= firstStructKind {
+			writeStruct(&b, kinds[i], args[i], mem, succeeded)
+			continue
+		}
+		writeArg(&b, kinds[i], uint64(args[i]))
 	}
 	b.WriteByte(')')
 	return b.String()
@@ -129,5 +135,12 @@ func Line(tid int32, nr uintptr, args [6]uintptr, rv uintptr, err error) string 
 // LineWithStrings is Line with the path arguments (PathArgs) shown as
 // the strings the caller read.
 func LineWithStrings(tid int32, nr uintptr, args [6]uintptr, strs *[6]string, rv uintptr, err error) string {
-	return fmt.Sprintf("[%d] %s = %s", tid, formatCall(nr, args, strs), FormatResult(rv, err))
+	return fmt.Sprintf("[%d] %s = %s", tid, formatCall(nr, args, strs, nil, false), FormatResult(rv, err))
+}
+
+// LineWithMemory is LineWithStrings that also shows the structs the
+// common syscalls take or fill in (timespecs, stat results, sigactions),
+// read after the call from mem.
+func LineWithMemory(tid int32, nr uintptr, args [6]uintptr, strs *[6]string, mem Memory, rv uintptr, err error) string {
+	return fmt.Sprintf("[%d] %s = %s", tid, formatCall(nr, args, strs, mem, err == nil), FormatResult(rv, err))
 }

@@ -47,6 +47,9 @@ type Mount struct {
 	ID   uint64
 
 	readOnly atomic.Bool
+	// source is mount(2)'s source argument, which /proc/[pid]/mounts
+	// shows; empty for mounts made without one (namespace roots, binds).
+	source string
 	// flags holds MS_NOSUID, MS_NODEV and MS_NOEXEC (see mountops.go).
 	flags atomic.Uint32
 	// refs counts VirtualDentries naming this mount, plus one for being in
@@ -271,6 +274,7 @@ func (vfs *VirtualFilesystem) MountAt(ctx context.Context, creds *auth.Credentia
 		return nil, err
 	}
 	m := vfs.newMount(fs, root, nil, opts.ReadOnly)
+	m.source = source
 	// The per-mount flags hold from the moment the mount is visible.
 	m.SetFlags(uint32(opts.Flags))
 	if err := vfs.attach(m, vd); err != nil {
@@ -315,6 +319,8 @@ func (vfs *VirtualFilesystem) BindAt(ctx context.Context, creds *auth.Credential
 	src.mount.fs.IncRef()
 	src.dentry.IncRef()
 	m := vfs.newMount(src.mount.fs, src.dentry, nil, readOnly)
+	// A bind shows the source of the mount it was taken from, as on Linux.
+	m.source = src.mount.source
 	if err := vfs.attach(m, dst); err != nil {
 		m.DecRef(ctx)
 		return nil, err

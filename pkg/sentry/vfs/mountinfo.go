@@ -32,6 +32,9 @@ type MountInfo struct {
 	Flags uint32
 	// FSType is the filesystem type name ("tmpfs", "proc" …).
 	FSType string
+	// Source is the mount's source as mount(2) was given it; FSType
+	// stands in for mounts made without one.
+	Source string
 }
 
 // magicNames maps statfs f_type values to filesystem type names.
@@ -116,7 +119,7 @@ func (vfs *VirtualFilesystem) MountsFrom(ctx context.Context, root VirtualDentry
 		out = append(out, MountInfo{
 			ID: f.m.ID, ParentID: f.parent, DevMinor: f.m.fs.devMinor, MountPoint: p,
 			Root: f.m.root.pathInFilesystem(), ReadOnly: f.m.ReadOnly(), Flags: f.m.Flags(),
-			FSType: f.m.typeName(ctx),
+			FSType: f.m.typeName(ctx), Source: f.m.source,
 		})
 		f.m.DecRef(ctx)
 	}

@@ -77,6 +77,7 @@ func (vfs *VirtualFilesystem) copySubmountsLocked(src *Mount, under *Dentry, dst
 		c.root.IncRef()
 		nm := vfs.newMount(c.fs, c.root, nil, c.ReadOnly())
 		nm.flags.Store(c.flags.Load())
+		nm.source = c.source
 		vfs.attachLocked(nm, dst, c.point)
 		vfs.copySubmountsLocked(c, c.root, nm)
 	}
@@ -200,6 +201,7 @@ func (vfs *VirtualFilesystem) CloneMountNamespace(ctx context.Context, ns *Mount
 		old.root.IncRef()
 		nm := vfs.newMount(old.fs, old.root, nns, old.ReadOnly())
 		nm.flags.Store(old.flags.Load())
+		nm.source = old.source
 		if parent != nil {
 			vfs.attachLocked(nm, parent, old.point)
 		}

@@ -54,6 +54,9 @@ type Options struct {
 	MemoryFDs []int
 	// LogOnly turns kills into kernel log lines (--seccomp-log-only).
 	LogOnly bool
+	// HostNetwork adds the host socket calls of --network=host
+	// (hostNetworkRules).
+	HostNetwork bool
 }
 
 // ptraceRequests are the requests of platform/ptrace, plus PTRACE_TRACEME
@@ -155,6 +158,9 @@ func Rules(opts Options) *seccomp.RuleSet {
 	// anonymous mmaps are the same calls the Go runtime makes.
 	const rseqFlagUnregister = 1
 	s.Add(unix.SYS_RSEQ, allow, anyArg, anyArg, eq(rseqFlagUnregister))
+	if opts.HostNetwork {
+		s.Merge(hostNetworkRules())
+	}
 	return s
 }
 

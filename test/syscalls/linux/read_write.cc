@@ -242,6 +242,51 @@ TEST_F(ReadWriteTest, Pwritev2UnknownFlagIsEOPNOTSUPP) {
   EXPECT_ERRNO(EOPNOTSUPP, pwritev2(fd_.get(), &w, 1, 0, 0x40000000));
 }
 
+#ifndef RWF_APPEND
+#define RWF_APPEND 0x10
+#endif
+
+TEST_F(ReadWriteTest, Pwritev2AppendWritesAtEndWhateverTheOffset) {
+  ASSERT_RET(4, write(fd_.get(), "abcd", 4));
+  struct iovec w = {(void*)"XY", 2};
+  EXPECT_RET(2, pwritev2(fd_.get(), &w, 1, 1, RWF_APPEND));
+  char got[7] = {};
+  EXPECT_RET(6, pread(fd_.get(), got, sizeof got, 0));
+  EXPECT_EQ(std::string(got, 6), "abcdXY");
+}
+
+TEST_F(ReadWriteTest, Pwritev2SyncFlagsWriteAtOffset) {
+  struct iovec w = {(void*)"sync", 4};
+  EXPECT_RET(4, pwritev2(fd_.get(), &w, 1, 0, RWF_DSYNC));
+  EXPECT_RET(4, pwritev2(fd_.get(), &w, 1, 4, RWF_SYNC | RWF_HIPRI));
+  char got[9] = {};
+  EXPECT_RET(8, pread(fd_.get(), got, sizeof got, 0));
+  EXPECT_EQ(std::string(got, 8), "syncsync");
+  // An offset below -1 is invalid; -1 is the file offset, which moves.
+  EXPECT_ERRNO(EINVAL, pwritev2(fd_.get(), &w, 1, -2, RWF_DSYNC));
+  EXPECT_RET(4, pwritev2(fd_.get(), &w, 1, -1, RWF_DSYNC));
+  EXPECT_RET(4, lseek(fd_.get(), 0, SEEK_CUR));
+}
+
+TEST(ReadWriteSpecial, Preadv2NowaitOnEmptyPipeIsEAGAIN) {
+  int p[2];
+  ASSERT_OK(pipe(p));
+  Fd r(p[0]), w(p[1]);
+  char b[4];
+  struct iovec iov = {b, sizeof b};
+  EXPECT_ERRNO(EAGAIN, preadv2(r.get(), &iov, 1, -1, RWF_NOWAIT));
+  ASSERT_RET(2, write(w.get(), "hi", 2));
+  EXPECT_RET(2, preadv2(r.get(), &iov, 1, -1, RWF_NOWAIT));
+  EXPECT_EQ(std::string(b, 2), "hi");
+}
+
+TEST_F(ReadWriteTest, SyncfsChecksTheDescriptor) {
+  ASSERT_RET(1, write(fd_.get(), "x", 1));
+  EXPECT_OK(syncfs(fd_.get()));
+  EXPECT_ERRNO(EBADF, syncfs(-1));
+  sync();
+}
+
 TEST(ReadWriteSpecial, WriteToPipeWithNoReaderRaisesSIGPIPE) {
   EXPECT_TRUE(KilledBy(RunInChild([] {
     int p[2];

@@ -13,6 +13,8 @@
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
 
 #include "test_util.h"
 
@@ -553,6 +555,443 @@ TEST(Netlink, RouteLinkDumpEndsWithDone) {
   auto* h = (nlmsghdr*)buf;
   ASSERT_EQ(h->nlmsg_type, NLMSG_ERROR);
   EXPECT_LT(((nlmsgerr*)NLMSG_DATA(h))->error, 0);
+}
+
+
+// Dual stack: an AF_INET6 socket without IPV6_V6ONLY also serves IPv4,
+// with IPv4 peers reported as ::ffff:a.b.c.d.
+namespace dualstack {
+
+sockaddr_in V4Loopback(uint16_t port_be) {
+  sockaddr_in a = {};
+  a.sin_family = AF_INET;
+  a.sin_port = port_be;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return a;
+}
+
+sockaddr_in6 V4Mapped(const char* v4, uint16_t port_be) {
+  sockaddr_in6 m = {};
+  m.sin6_family = AF_INET6;
+  m.sin6_port = port_be;
+  char buf[64];
+  snprintf(buf, sizeof(buf), "::ffff:%s", v4);
+  inet_pton(AF_INET6, buf, &m.sin6_addr);
+  return m;
+}
+
+}  // namespace dualstack
+
+TEST(Inet6, ListenWithoutBindAcceptsV4) {
+  Fd s(socket(AF_INET6, SOCK_STREAM, 0));
+  ASSERT_OK(listen(s.get(), 4));
+  sockaddr_in6 self = {};
+  socklen_t len = sizeof(self);
+  ASSERT_OK(getsockname(s.get(), (sockaddr*)&self, &len));
+  EXPECT_TRUE(IN6_IS_ADDR_UNSPECIFIED(&self.sin6_addr));
+  ASSERT_NE(self.sin6_port, 0);
+  Fd c(socket(AF_INET, SOCK_STREAM, 0));
+  sockaddr_in to = dualstack::V4Loopback(self.sin6_port);
+  ASSERT_OK(connect(c.get(), (sockaddr*)&to, sizeof(to)));
+  sockaddr_in6 peer = {};
+  len = sizeof(peer);
+  Fd a(accept(s.get(), (sockaddr*)&peer, &len));
+  ASSERT_TRUE(a.valid()) << strerror(errno);
+  EXPECT_TRUE(IN6_IS_ADDR_V4MAPPED(&peer.sin6_addr));
+  ASSERT_EQ(write(c.get(), "x", 1), 1);
+  char b = 0;
+  ASSERT_EQ(read(a.get(), &b, 1), 1);
+  EXPECT_EQ(b, 'x');
+}
+
+TEST(Inet6, ListenWithoutBindV6OnlyRefusesV4) {
+  Fd s(socket(AF_INET6, SOCK_STREAM, 0));
+  int one = 1;
+  ASSERT_OK(setsockopt(s.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)));
+  ASSERT_OK(listen(s.get(), 4));
+  sockaddr_in6 self = {};
+  socklen_t len = sizeof(self);
+  ASSERT_OK(getsockname(s.get(), (sockaddr*)&self, &len));
+  Fd c(socket(AF_INET, SOCK_STREAM, 0));
+  sockaddr_in to = dualstack::V4Loopback(self.sin6_port);
+  EXPECT_ERRNO(ECONNREFUSED, connect(c.get(), (sockaddr*)&to, sizeof(to)));
+}
+
+TEST(Inet6, UdpBoundToAnyReceivesV4AsMapped) {
+  Fd s(socket(AF_INET6, SOCK_DGRAM, 0));
+  sockaddr_in6 any = {};
+  any.sin6_family = AF_INET6;
+  any.sin6_addr = in6addr_any;
+  ASSERT_OK(bind(s.get(), (sockaddr*)&any, sizeof(any)));
+  socklen_t len = sizeof(any);
+  ASSERT_OK(getsockname(s.get(), (sockaddr*)&any, &len));
+
+  Fd c(socket(AF_INET, SOCK_DGRAM, 0));
+  sockaddr_in to = dualstack::V4Loopback(any.sin6_port);
+  ASSERT_EQ(sendto(c.get(), "four", 4, 0, (sockaddr*)&to, sizeof(to)), 4);
+  sockaddr_in csrc = {};
+  len = sizeof(csrc);
+  ASSERT_OK(getsockname(c.get(), (sockaddr*)&csrc, &len));
+
+  char buf[16] = {};
+  sockaddr_in6 from = {};
+  len = sizeof(from);
+  ASSERT_EQ(recvfrom(s.get(), buf, sizeof(buf), 0, (sockaddr*)&from, &len), 4);
+  EXPECT_EQ(std::string(buf, 4), "four");
+  EXPECT_EQ(from.sin6_family, AF_INET6);
+  EXPECT_TRUE(IN6_IS_ADDR_V4MAPPED(&from.sin6_addr));
+  EXPECT_EQ(from.sin6_addr.s6_addr[12], 127);
+  EXPECT_EQ(from.sin6_addr.s6_addr[15], 1);
+  EXPECT_EQ(from.sin6_port, csrc.sin_port);
+
+  // The reply goes back to the mapped source address.
+  ASSERT_EQ(sendto(s.get(), "back", 4, 0, (sockaddr*)&from, len), 4);
+  ASSERT_EQ(recv(c.get(), buf, sizeof(buf), 0), 4);
+  EXPECT_EQ(std::string(buf, 4), "back");
+
+  // IPv6 still arrives too.
+  Fd c6(socket(AF_INET6, SOCK_DGRAM, 0));
+  sockaddr_in6 to6 = any;
+  to6.sin6_addr = in6addr_loopback;
+  ASSERT_EQ(sendto(c6.get(), "six", 3, 0, (sockaddr*)&to6, sizeof(to6)), 3);
+  len = sizeof(from);
+  ASSERT_EQ(recvfrom(s.get(), buf, sizeof(buf), 0, (sockaddr*)&from, &len), 3);
+  EXPECT_FALSE(IN6_IS_ADDR_V4MAPPED(&from.sin6_addr));
+}
+
+TEST(Inet6, UdpV6OnlyBoundToAnyIgnoresV4) {
+  Fd s(socket(AF_INET6, SOCK_DGRAM, 0));
+  int one = 1;
+  ASSERT_OK(setsockopt(s.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)));
+  sockaddr_in6 any = {};
+  any.sin6_family = AF_INET6;
+  ASSERT_OK(bind(s.get(), (sockaddr*)&any, sizeof(any)));
+  socklen_t len = sizeof(any);
+  ASSERT_OK(getsockname(s.get(), (sockaddr*)&any, &len));
+  // The IPv4 port stays free for an AF_INET socket.
+  Fd s4(socket(AF_INET, SOCK_DGRAM, 0));
+  sockaddr_in b4 = dualstack::V4Loopback(any.sin6_port);
+  EXPECT_OK(bind(s4.get(), (sockaddr*)&b4, sizeof(b4)));
+}
+
+TEST(Inet6, UdpConnectToV4Mapped) {
+  Fd srv(socket(AF_INET, SOCK_DGRAM, 0));
+  sockaddr_in sa = dualstack::V4Loopback(0);
+  ASSERT_OK(bind(srv.get(), (sockaddr*)&sa, sizeof(sa)));
+  socklen_t len = sizeof(sa);
+  ASSERT_OK(getsockname(srv.get(), (sockaddr*)&sa, &len));
+
+  Fd c(socket(AF_INET6, SOCK_DGRAM, 0));
+  sockaddr_in6 m = dualstack::V4Mapped("127.0.0.1", sa.sin_port);
+  ASSERT_OK(connect(c.get(), (sockaddr*)&m, sizeof(m)));
+  sockaddr_in6 peer = {};
+  len = sizeof(peer);
+  ASSERT_OK(getpeername(c.get(), (sockaddr*)&peer, &len));
+  EXPECT_EQ(peer.sin6_family, AF_INET6);
+  EXPECT_TRUE(IN6_IS_ADDR_V4MAPPED(&peer.sin6_addr));
+  EXPECT_EQ(peer.sin6_port, sa.sin_port);
+  sockaddr_in6 self = {};
+  len = sizeof(self);
+  ASSERT_OK(getsockname(c.get(), (sockaddr*)&self, &len));
+  EXPECT_TRUE(IN6_IS_ADDR_V4MAPPED(&self.sin6_addr));
+
+  ASSERT_EQ(send(c.get(), "hi", 2, 0), 2);
+  char buf[8];
+  sockaddr_in from = {};
+  len = sizeof(from);
+  ASSERT_EQ(recvfrom(srv.get(), buf, sizeof(buf), 0, (sockaddr*)&from, &len), 2);
+  ASSERT_EQ(sendto(srv.get(), "yo", 2, 0, (sockaddr*)&from, len), 2);
+  ASSERT_EQ(recv(c.get(), buf, sizeof(buf), 0), 2);
+  EXPECT_EQ(std::string(buf, 2), "yo");
+}
+
+TEST(Inet6, UdpBoundToAnyConnectToV4Mapped) {
+  Fd srv(socket(AF_INET, SOCK_DGRAM, 0));
+  sockaddr_in sa = dualstack::V4Loopback(0);
+  ASSERT_OK(bind(srv.get(), (sockaddr*)&sa, sizeof(sa)));
+  socklen_t len = sizeof(sa);
+  ASSERT_OK(getsockname(srv.get(), (sockaddr*)&sa, &len));
+
+  Fd c(socket(AF_INET6, SOCK_DGRAM, 0));
+  sockaddr_in6 any = {};
+  any.sin6_family = AF_INET6;
+  ASSERT_OK(bind(c.get(), (sockaddr*)&any, sizeof(any)));
+  len = sizeof(any);
+  ASSERT_OK(getsockname(c.get(), (sockaddr*)&any, &len));
+  sockaddr_in6 m = dualstack::V4Mapped("127.0.0.1", sa.sin_port);
+  ASSERT_OK(connect(c.get(), (sockaddr*)&m, sizeof(m)));
+  ASSERT_EQ(send(c.get(), "hi", 2, 0), 2);
+  char buf[8];
+  sockaddr_in from = {};
+  len = sizeof(from);
+  ASSERT_EQ(recvfrom(srv.get(), buf, sizeof(buf), 0, (sockaddr*)&from, &len), 2);
+  EXPECT_EQ(from.sin_port, any.sin6_port);  // the bound port is kept
+  ASSERT_EQ(sendto(srv.get(), "yo", 2, 0, (sockaddr*)&from, len), 2);
+  ASSERT_EQ(recv(c.get(), buf, sizeof(buf), 0), 2);
+}
+
+// /proc/net: the connection tables list live sockets with their inode
+// numbers, in Linux's column format.
+namespace procnet {
+
+std::string ReadAll(const char* path) {
+  std::string out;
+  int fd = open(path, O_RDONLY);
+  if (fd < 0) return out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) out.append(buf, n);
+  close(fd);
+  return out;
+}
+
+// Row returns the line of table that contains key, or "".
+std::string Row(const std::string& table, const std::string& key) {
+  size_t at = table.find(key);
+  if (at == std::string::npos) return "";
+  size_t begin = table.rfind('\n', at);
+  begin = begin == std::string::npos ? 0 : begin + 1;
+  size_t end = table.find('\n', at);
+  return table.substr(begin, end - begin);
+}
+
+// Field returns the i'th whitespace-separated field of line.
+std::string Field(const std::string& line, int i) {
+  size_t pos = 0;
+  for (int k = 0;; k++) {
+    pos = line.find_first_not_of(' ', pos);
+    if (pos == std::string::npos) return "";
+    size_t end = line.find(' ', pos);
+    if (k == i) return line.substr(pos, end == std::string::npos ? end : end - pos);
+    if (end == std::string::npos) return "";
+    pos = end;
+  }
+}
+
+unsigned long Inode(int fd) {
+  struct stat st = {};
+  if (fstat(fd, &st) != 0) return 0;
+  return st.st_ino;
+}
+
+}  // namespace procnet
+
+TEST(ProcNet, TcpHeaderIsLinuxFormat) {
+  std::string t = procnet::ReadAll("/proc/net/tcp");
+  std::string first = t.substr(0, t.find('\n'));
+  EXPECT_EQ(first.size(), 149u);
+  EXPECT_EQ(first.rfind("  sl  local_address rem_address   st tx_queue rx_queue tr "
+                        "tm->when retrnsmt   uid  timeout inode", 0),
+            0u)
+      << first;
+  std::string u = procnet::ReadAll("/proc/net/udp");
+  std::string ufirst = u.substr(0, u.find('\n'));
+  EXPECT_EQ(ufirst.size(), 127u);
+  EXPECT_NE(ufirst.find("inode ref pointer drops"), std::string::npos) << ufirst;
+}
+
+TEST(ProcNet, TcpListsListenerWithInode) {
+  Fd s(socket(AF_INET, SOCK_STREAM, 0));
+  sockaddr_in a = {};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_OK(bind(s.get(), (sockaddr*)&a, sizeof(a)));
+  socklen_t len = sizeof(a);
+  ASSERT_OK(getsockname(s.get(), (sockaddr*)&a, &len));
+  ASSERT_OK(listen(s.get(), 3));
+  char key[64];
+  snprintf(key, sizeof(key), "0100007F:%04X 00000000:0000 0A ", ntohs(a.sin_port));
+  std::string row = procnet::Row(procnet::ReadAll("/proc/net/tcp"), key);
+  ASSERT_FALSE(row.empty()) << key;
+  EXPECT_EQ(procnet::Field(row, 9), std::to_string(procnet::Inode(s.get()))) << row;
+  EXPECT_EQ(procnet::Field(row, 7), std::to_string(geteuid())) << row;
+  EXPECT_EQ(procnet::Field(row, 4), "00000000:00000000") << row;
+  // A connection waiting in the accept queue shows in rx_queue.
+  Fd c(socket(AF_INET, SOCK_STREAM, 0));
+  ASSERT_OK(connect(c.get(), (sockaddr*)&a, sizeof(a)));
+  pollfd p = {s.get(), POLLIN, 0};
+  ASSERT_EQ(poll(&p, 1, 5000), 1);
+  row = procnet::Row(procnet::ReadAll("/proc/net/tcp"), key);
+  EXPECT_EQ(procnet::Field(row, 4), "00000000:00000001") << row;
+  c = Fd();
+  s = Fd();
+  EXPECT_TRUE(procnet::Row(procnet::ReadAll("/proc/net/tcp"), key).empty());
+}
+
+TEST(ProcNet, TcpListsConnectionWithQueuedBytes) {
+  Fd l(socket(AF_INET, SOCK_STREAM, 0));
+  sockaddr_in a = {};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_OK(bind(l.get(), (sockaddr*)&a, sizeof(a)));
+  socklen_t len = sizeof(a);
+  ASSERT_OK(getsockname(l.get(), (sockaddr*)&a, &len));
+  ASSERT_OK(listen(l.get(), 1));
+  Fd c(socket(AF_INET, SOCK_STREAM, 0));
+  ASSERT_OK(connect(c.get(), (sockaddr*)&a, sizeof(a)));
+  Fd acc(accept(l.get(), nullptr, nullptr));
+  ASSERT_TRUE(acc.valid());
+  ASSERT_EQ(write(c.get(), "hello", 5), 5);
+  pollfd p = {acc.get(), POLLIN, 0};
+  ASSERT_EQ(poll(&p, 1, 5000), 1);
+  sockaddr_in ca = {};
+  len = sizeof(ca);
+  ASSERT_OK(getsockname(c.get(), (sockaddr*)&ca, &len));
+  char key[64];
+  snprintf(key, sizeof(key), "0100007F:%04X 0100007F:%04X 01 ", ntohs(a.sin_port),
+           ntohs(ca.sin_port));
+  std::string row = procnet::Row(procnet::ReadAll("/proc/net/tcp"), key);
+  ASSERT_FALSE(row.empty()) << key;
+  EXPECT_EQ(procnet::Field(row, 4), "00000000:00000005") << row;
+  EXPECT_EQ(procnet::Field(row, 9), std::to_string(procnet::Inode(acc.get()))) << row;
+}
+
+TEST(ProcNet, Tcp6AndUdp6ListSockets) {
+  Fd s(socket(AF_INET6, SOCK_STREAM, 0));
+  sockaddr_in6 a = {};
+  a.sin6_family = AF_INET6;
+  a.sin6_addr = in6addr_loopback;
+  ASSERT_OK(bind(s.get(), (sockaddr*)&a, sizeof(a)));
+  socklen_t len = sizeof(a);
+  ASSERT_OK(getsockname(s.get(), (sockaddr*)&a, &len));
+  ASSERT_OK(listen(s.get(), 1));
+  char key[128];
+  snprintf(key, sizeof(key),
+           "00000000000000000000000001000000:%04X 00000000000000000000000000000000:0000 0A ",
+           ntohs(a.sin6_port));
+  std::string tcp6 = procnet::ReadAll("/proc/net/tcp6");
+  EXPECT_EQ(tcp6.rfind("  sl  local_address                         remote_address", 0), 0u);
+  std::string row = procnet::Row(tcp6, key);
+  ASSERT_FALSE(row.empty()) << key;
+  EXPECT_EQ(procnet::Field(row, 9), std::to_string(procnet::Inode(s.get())));
+
+  Fd u(socket(AF_INET6, SOCK_DGRAM, 0));
+  sockaddr_in6 any = {};
+  any.sin6_family = AF_INET6;
+  ASSERT_OK(bind(u.get(), (sockaddr*)&any, sizeof(any)));
+  len = sizeof(any);
+  ASSERT_OK(getsockname(u.get(), (sockaddr*)&any, &len));
+  snprintf(key, sizeof(key), "00000000000000000000000000000000:%04X 00000000000000000000000000000000:0000 07 ",
+           ntohs(any.sin6_port));
+  row = procnet::Row(procnet::ReadAll("/proc/net/udp6"), key);
+  ASSERT_FALSE(row.empty()) << key;
+  EXPECT_EQ(procnet::Field(row, 9), std::to_string(procnet::Inode(u.get())));
+}
+
+TEST(ProcNet, UnixListsAbstractListener) {
+  Fd s(socket(AF_UNIX, SOCK_STREAM, 0));
+  sockaddr_un a = {};
+  a.sun_family = AF_UNIX;
+  char name[64];
+  snprintf(name, sizeof(name), "procnet-%d", getpid());
+  memcpy(a.sun_path + 1, name, strlen(name));
+  ASSERT_OK(bind(s.get(), (sockaddr*)&a, offsetof(sockaddr_un, sun_path) + 1 + strlen(name)));
+  ASSERT_OK(listen(s.get(), 1));
+  std::string t = procnet::ReadAll("/proc/net/unix");
+  EXPECT_EQ(t.rfind("Num       RefCount Protocol Flags    Type St Inode Path\n", 0), 0u);
+  std::string row = procnet::Row(t, std::string(" @") + name);
+  ASSERT_FALSE(row.empty()) << t;
+  EXPECT_EQ(procnet::Field(row, 3), "00010000") << row;  // __SO_ACCEPTCON
+  EXPECT_EQ(procnet::Field(row, 4), "0001") << row;      // SOCK_STREAM
+  EXPECT_EQ(procnet::Field(row, 5), "01") << row;        // SS_UNCONNECTED
+  EXPECT_EQ(procnet::Field(row, 6), std::to_string(procnet::Inode(s.get()))) << row;
+}
+
+TEST(ProcNet, InterfacesAndLoopbackAddress) {
+  std::string dev = procnet::ReadAll("/proc/net/dev");
+  EXPECT_EQ(dev.rfind("Inter-|   Receive ", 0), 0u) << dev;
+  EXPECT_NE(dev.find("    lo: "), std::string::npos) << dev;
+  std::string if6 = procnet::ReadAll("/proc/net/if_inet6");
+  std::string row = procnet::Row(if6, "00000000000000000000000000000001 ");
+  ASSERT_FALSE(row.empty()) << if6;
+  EXPECT_EQ(procnet::Field(row, 2), "80") << row;  // prefix length 128
+  EXPECT_EQ(procnet::Field(row, 3), "10") << row;  // loopback scope
+  EXPECT_EQ(procnet::Field(row, 5), "lo") << row;
+  std::string route = procnet::ReadAll("/proc/net/route");
+  EXPECT_EQ(route.rfind("Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT", 0), 0u);
+}
+
+TEST(Inet, TcpInfoDescribesEstablishedConnection) {
+  Fd l(socket(AF_INET, SOCK_STREAM, 0));
+  sockaddr_in a = {};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_OK(bind(l.get(), (sockaddr*)&a, sizeof(a)));
+  socklen_t len = sizeof(a);
+  ASSERT_OK(getsockname(l.get(), (sockaddr*)&a, &len));
+  ASSERT_OK(listen(l.get(), 1));
+  Fd c(socket(AF_INET, SOCK_STREAM, 0));
+  ASSERT_OK(connect(c.get(), (sockaddr*)&a, sizeof(a)));
+  Fd acc(accept(l.get(), nullptr, nullptr));
+  ASSERT_TRUE(acc.valid());
+  ASSERT_EQ(write(c.get(), "ping", 4), 4);
+  char buf[4];
+  ASSERT_EQ(read(acc.get(), buf, 4), 4);
+  ASSERT_EQ(write(acc.get(), "pong", 4), 4);
+  ASSERT_EQ(read(c.get(), buf, 4), 4);
+  tcp_info ti = {};
+  len = sizeof(ti);
+  ASSERT_OK(getsockopt(c.get(), IPPROTO_TCP, TCP_INFO, &ti, &len));
+  EXPECT_EQ(ti.tcpi_state, TCP_ESTABLISHED);
+  EXPECT_GE(ti.tcpi_rto, 200000u);  // at least TCP_RTO_MIN, in microseconds
+  EXPECT_GT(ti.tcpi_snd_mss, 0u);
+  EXPECT_GT(ti.tcpi_rcv_mss, 0u);
+  EXPECT_GT(ti.tcpi_snd_cwnd, 0u);
+  EXPECT_EQ(ti.tcpi_retransmits, 0);
+  EXPECT_EQ(ti.tcpi_total_retrans, 0u);
+  EXPECT_EQ(ti.tcpi_unacked, 0u);
+}
+
+TEST(Inet, SoTimestampGivesArrivalTime) {
+  Fd s(socket(AF_INET, SOCK_DGRAM, 0));
+  sockaddr_in a = {};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_OK(bind(s.get(), (sockaddr*)&a, sizeof(a)));
+  socklen_t len = sizeof(a);
+  ASSERT_OK(getsockname(s.get(), (sockaddr*)&a, &len));
+  int one = 1;
+  ASSERT_OK(setsockopt(s.get(), SOL_SOCKET, SO_TIMESTAMP, &one, sizeof(one)));
+  int v = 0;
+  len = sizeof(v);
+  ASSERT_OK(getsockopt(s.get(), SOL_SOCKET, SO_TIMESTAMP, &v, &len));
+  EXPECT_EQ(v, 1);
+  timeval before;
+  gettimeofday(&before, nullptr);
+  Fd c(socket(AF_INET, SOCK_DGRAM, 0));
+  ASSERT_EQ(sendto(c.get(), "t", 1, 0, (sockaddr*)&a, sizeof(a)), 1);
+  char data;
+  iovec iov = {&data, 1};
+  alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(timeval))];
+  msghdr m = {};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = cbuf;
+  m.msg_controllen = sizeof(cbuf);
+  ASSERT_EQ(recvmsg(s.get(), &m, 0), 1);
+  cmsghdr* h = CMSG_FIRSTHDR(&m);
+  ASSERT_NE(h, nullptr);
+  EXPECT_EQ(h->cmsg_level, SOL_SOCKET);
+  EXPECT_EQ(h->cmsg_type, SCM_TIMESTAMP);
+  timeval got;
+  memcpy(&got, CMSG_DATA(h), sizeof(got));
+  timeval after;
+  gettimeofday(&after, nullptr);
+  long long g = got.tv_sec * 1000000LL + got.tv_usec;
+  EXPECT_GE(g, before.tv_sec * 1000000LL + before.tv_usec);
+  EXPECT_LE(g, after.tv_sec * 1000000LL + after.tv_usec);
+}
+
+TEST(Inet, TcpCongestionSelectsCubicAndReno) {
+  Fd s(socket(AF_INET, SOCK_STREAM, 0));
+  for (const char* want : {"cubic", "reno"}) {
+    ASSERT_OK(setsockopt(s.get(), IPPROTO_TCP, TCP_CONGESTION, want, strlen(want)));
+    char got[16] = {};
+    socklen_t len = sizeof(got);
+    ASSERT_OK(getsockopt(s.get(), IPPROTO_TCP, TCP_CONGESTION, got, &len));
+    EXPECT_STREQ(got, want);
+  }
+  EXPECT_ERRNO(ENOENT, setsockopt(s.get(), IPPROTO_TCP, TCP_CONGESTION, "nonesuch", 8));
 }
 
 }  // namespace

@@ -44,7 +44,8 @@ type file struct {
 	watched  bool
 	queue    waiter.Queue
 	jc       JobControl
-	// fgPGID is the foreground group when no JobControl is set.
+	// fgPGID is the foreground group when no JobControl is set; 0 until
+	// a TIOCSPGRP names one.
 	fgPGID atomic.Int32
 
 	// ownOffset is set for a reopened regular file: it reads and writes
@@ -302,8 +303,13 @@ func (f *file) Ioctl(ctx context.Context, _ *vfs.FileDescription, io usermem.IO,
 			if pgid, err = f.jc.Foreground(ctx); err != nil {
 				return 0, err
 			}
-		} else {
-			pgid = f.fgPGID.Load()
+		} else if pgid = f.fgPGID.Load(); pgid == 0 {
+			// No sandbox process has this terminal as its
+			// controlling terminal: Linux answers ENOTTY, and a
+			// shell then runs without job control instead of
+			// stopping itself with SIGTTIN to wait for a
+			// foreground group that never comes.
+			return 0, unix.ENOTTY
 		}
 		var b [4]byte
 		binary.LittleEndian.PutUint32(b[:], uint32(pgid))

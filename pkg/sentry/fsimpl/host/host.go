@@ -23,6 +23,14 @@ import (
 type Filesystem struct {
 	vfsfs *vfs.Filesystem
 	mount *vfs.Mount
+
+	// nonblock remembers, per host file imported, whether it was
+	// O_NONBLOCK before its first import made it so: stdio descriptors
+	// often share one open file description (a terminal's 0, 1 and 2),
+	// and the second import must not take the Sentry's O_NONBLOCK for
+	// the application's.
+	nonblockMu sync.Mutex
+	nonblock   map[[2]uint64]int
 }
 
 type fsImpl struct{}
@@ -63,6 +71,7 @@ func (fs *Filesystem) ImportFD(ctx context.Context, hostFD int, opts ImportOptio
 	if err != nil {
 		return nil, fmt.Errorf("host: F_GETFL of fd %d: %w", hostFD, err)
 	}
+	hostFlags = fs.originalNonblock(st, hostFlags)
 	flags := opts.Flags
 	if flags == 0 {
 		flags = uint32(hostFlags) & (unix.O_ACCMODE | unix.O_APPEND | unix.O_NONBLOCK)
@@ -78,6 +87,23 @@ func (fs *Filesystem) ImportFD(ctx context.Context, hostFD int, opts ImportOptio
 	d := fs.vfsfs.NewDentry(ino)
 	vd := vfs.MakeVirtualDentry(fs.mount, d)
 	return vfs.NewFileDescription(f, flags, vd), nil
+}
+
+// originalNonblock returns hostFlags with O_NONBLOCK as it was before the
+// file's first import.
+func (fs *Filesystem) originalNonblock(st unix.Stat_t, hostFlags int) int {
+	key := [2]uint64{st.Dev, st.Ino}
+	fs.nonblockMu.Lock()
+	defer fs.nonblockMu.Unlock()
+	if fs.nonblock == nil {
+		fs.nonblock = make(map[[2]uint64]int)
+	}
+	orig, seen := fs.nonblock[key]
+	if !seen {
+		fs.nonblock[key] = hostFlags & unix.O_NONBLOCK
+		return hostFlags
+	}
+	return hostFlags&^unix.O_NONBLOCK | orig
 }
 
 func isTerminal(fd int) bool {

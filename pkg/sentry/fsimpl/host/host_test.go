@@ -334,6 +334,10 @@ func TestTerminalWithoutHookKeepsGroup(t *testing.T) {
 	_, s := openPTY(t)
 	fd := importFD(t, ctx, fs, s, host.ImportOptions{})
 	pg := make([]byte, 4)
+	// Nobody's controlling terminal yet: tcgetpgrp fails as on Linux.
+	if err := ioctl(ctx, fd, unix.TIOCGPGRP, pg); !errors.Is(err, unix.ENOTTY) {
+		t.Fatalf("TIOCGPGRP before any TIOCSPGRP: %v, want ENOTTY", err)
+	}
 	binary.LittleEndian.PutUint32(pg, 9)
 	if err := ioctl(ctx, fd, unix.TIOCSPGRP, pg); err != nil {
 		t.Fatal(err)
@@ -469,5 +473,42 @@ func TestReopenRegularFile(t *testing.T) {
 	w.DecRef(ctx)
 	if got, _ := os.ReadFile(path); string(got) != "new" {
 		t.Errorf("after O_TRUNC reopen and write: %q", got)
+	}
+}
+
+// TestSharedDescriptionStaysBlocking imports three dups of one terminal
+// description, as a shell's stdio are: the first import makes the host
+// description non-blocking for the Sentry, and the later ones must still
+// show the application the blocking file it was given.
+func TestSharedDescriptionStaysBlocking(t *testing.T) {
+	ctx, fs := newFS(t)
+	_, s := openPTY(t)
+	var fds []*vfs.FileDescription
+	for i := 0; i < 3; i++ {
+		d, err := unix.Dup(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fds = append(fds, importFD(t, ctx, fs, d, host.ImportOptions{}))
+	}
+	for i, fd := range fds {
+		if fd.StatusFlags()&unix.O_NONBLOCK != 0 {
+			t.Errorf("import %d of a blocking terminal shows O_NONBLOCK", i)
+		}
+	}
+	// A description that was non-blocking stays so for the application.
+	p := make([]int, 2)
+	if err := unix.Pipe2(p, unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(p[0])
+	w2, err := unix.Dup(p[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []int{p[1], w2} {
+		if fd := importFD(t, ctx, fs, d, host.ImportOptions{}); fd.StatusFlags()&unix.O_NONBLOCK == 0 {
+			t.Errorf("a non-blocking pipe imported as blocking")
+		}
 	}
 }

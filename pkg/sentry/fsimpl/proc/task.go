@@ -637,7 +637,7 @@ func (f *filesystem) mounts(ctx context.Context, _ *kernel.ThreadGroup, t *kerne
 	defer root.DecRef(ctx)
 	var b bytes.Buffer
 	for _, m := range f.k.VFS().MountsFrom(ctx, root) {
-		fmt.Fprintf(&b, "%s %s %s %s 0 0\n", m.FSType, escapeMountPath(m.MountPoint), m.FSType, mountOpts(m))
+		fmt.Fprintf(&b, "%s %s %s %s 0 0\n", escapeMountPath(mountSource(m)), escapeMountPath(m.MountPoint), m.FSType, mountOpts(m))
 	}
 	return b.Bytes(), nil
 }
@@ -655,9 +655,18 @@ func (f *filesystem) mountinfo(ctx context.Context, _ *kernel.ThreadGroup, t *ke
 	var b bytes.Buffer
 	for _, m := range f.k.VFS().MountsFrom(ctx, root) {
 		fmt.Fprintf(&b, "%d %d 0:%d %s %s %s - %s %s %s\n", m.ID, m.ParentID, m.DevMinor,
-			escapeMountPath(m.Root), escapeMountPath(m.MountPoint), mountOpts(m), m.FSType, m.FSType, rwOpt(m))
+			escapeMountPath(m.Root), escapeMountPath(m.MountPoint), mountOpts(m), m.FSType, escapeMountPath(mountSource(m)), rwOpt(m))
 	}
 	return b.Bytes(), nil
+}
+
+// mountSource is the source field of mounts and mountinfo: what mount(2)
+// was given, or the type name for mounts made without one.
+func mountSource(m vfs.MountInfo) string {
+	if m.Source == "" {
+		return m.FSType
+	}
+	return m.Source
 }
 
 func rwOpt(m vfs.MountInfo) string {

@@ -171,9 +171,27 @@ func linkMessage(i *netstack.Interface, seq, pid uint32, flags uint16) []byte {
 		bcast = tcpip.LinkAddress{}
 	}
 	m.attr(unix.IFLA_BROADCAST, bcast[:])
-	m.attr(unix.IFLA_STATS, make([]byte, linkStatsSize))
-	m.attr(unix.IFLA_STATS64, make([]byte, linkStats64Siz))
+	m.attr(unix.IFLA_STATS, linkStats(i.Stats, 4))
+	m.attr(unix.IFLA_STATS64, linkStats(i.Stats, 8))
 	return m.done()
+}
+
+// linkStats encodes struct rtnl_link_stats (width 4) or rtnl_link_stats64
+// (width 8): rx_packets, tx_packets, rx_bytes, tx_bytes, rx_errors,
+// tx_errors, rx_dropped lead it; the rest stay zero.
+func linkStats(st stack.NICStats, width int) []byte {
+	b := make([]byte, linkStatsSize)
+	if width == 8 {
+		b = make([]byte, linkStats64Siz)
+	}
+	for i, v := range []uint64{st.RxPackets, st.TxPackets, st.RxBytes, st.TxBytes, 0, st.TxErrs, st.RxDrops} {
+		if width == 4 {
+			binary.LittleEndian.PutUint32(b[i*4:], uint32(v))
+		} else {
+			binary.LittleEndian.PutUint64(b[i*8:], v)
+		}
+	}
+	return b
 }
 
 func (h *routeHandler) dumpAddrs(m Message, pid uint32) [][]byte {

@@ -24,6 +24,8 @@ type Interface struct {
 	Type    uint16 // ARPHRD_*
 	HWAddr  tcpip.LinkAddress
 	Address []tcpip.AddressWithPrefix
+	// Stats are the interface's packet counters.
+	Stats stack.NICStats
 }
 
 // Interfaces lists the stack's NICs in index order.
@@ -32,7 +34,7 @@ func Interfaces(s *stack.Stack) []Interface {
 	for _, n := range s.NICs() {
 		link := n.LinkEndpoint()
 		i := Interface{Index: int32(n.ID()), Name: n.Name(), MTU: link.MTU(), HWAddr: link.LinkAddress(),
-			Address: n.Addresses(), Flags: unix.IFF_UP | unix.IFF_RUNNING | unix.IFF_LOWER_UP}
+			Address: n.Addresses(), Flags: unix.IFF_UP | unix.IFF_RUNNING | unix.IFF_LOWER_UP, Stats: n.Stats()}
 		if link.Capabilities()&stack.CapabilityLoopback != 0 {
 			i.Flags |= unix.IFF_LOOPBACK
 			i.Type = unix.ARPHRD_LOOPBACK

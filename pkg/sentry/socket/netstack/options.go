@@ -19,10 +19,11 @@ const (
 	minRcvBuf      = 2304
 	maxTCPKeepIdle = 32767
 	maxTCPKeepCnt  = 127
-	// congestionControl is the only algorithm pkg/tcpip implements.
-	congestionControl = "reno"
-	tcpCANameMax      = 16
+	tcpCANameMax   = 16
 )
+
+// congestionControls are the TCP_CONGESTION names pkg/tcpip implements.
+var congestionControls = map[string]int{"reno": tcpip.CongestionReno, "cubic": tcpip.CongestionCubic}
 
 func intBytes(v int) []byte {
 	b := make([]byte, 4)
@@ -135,6 +136,10 @@ func (s *sock) getSockOpt(level, name int) ([]byte, error) {
 			return epInt(ep, tcpip.SendBufferSizeOption)
 		case unix.SO_RCVBUF:
 			return epInt(ep, tcpip.ReceiveBufferSizeOption)
+		case unix.SO_TIMESTAMP:
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return intBytes(boolInt(s.opts.timestamp)), nil
 		case unix.SO_KEEPALIVE:
 			if s.stream() {
 				return epInt(ep, tcpip.KeepaliveEnabledOption)
@@ -203,7 +208,12 @@ func (s *sock) getSockOpt(level, name int) ([]byte, error) {
 			return epInt(ep, tcpip.MaxSegOption)
 		case unix.TCP_CONGESTION:
 			b := make([]byte, tcpCANameMax)
-			copy(b, congestionControl)
+			v, _ := ep.GetSockOpt(tcpip.CongestionControlOption)
+			for name, n := range congestionControls {
+				if n == v {
+					copy(b, name)
+				}
+			}
 			return b, nil
 		case unix.TCP_INFO:
 			return s.tcpInfo(ep), nil
@@ -268,9 +278,30 @@ func (s *sock) tcpInfo(ep tcpip.Endpoint) []byte {
 	b := make([]byte, 104) // through tcpi_total_retrans
 	st, _ := tcpState(ep)
 	b[0] = linuxTCPState(st)
-	mss, _ := ep.GetSockOpt(tcpip.MaxSegOption)
-	binary.LittleEndian.PutUint32(b[16:], uint32(mss)) // tcpi_snd_mss
-	binary.LittleEndian.PutUint32(b[20:], uint32(mss)) // tcpi_rcv_mss
+	ti, ok := ep.(tcpip.TCPInfoer)
+	if !ok {
+		mss, _ := ep.GetSockOpt(tcpip.MaxSegOption)
+		binary.LittleEndian.PutUint32(b[16:], uint32(mss)) // tcpi_snd_mss
+		binary.LittleEndian.PutUint32(b[20:], uint32(mss)) // tcpi_rcv_mss
+		return b
+	}
+	i := ti.TCPInfo()
+	usec := func(d time.Duration) uint32 { return uint32(d / time.Microsecond) }
+	b[2] = uint8(min(i.Retransmits, 255)) // tcpi_retransmits
+	b[5] = i.Options
+	b[6] = i.SndWScale&0xf | i.RcvWScale<<4
+	put := func(off int, v uint32) { binary.LittleEndian.PutUint32(b[off:], v) }
+	put(8, usec(i.RTO))
+	put(16, uint32(i.SndMSS))
+	put(20, uint32(i.RcvMSS))
+	put(24, uint32(i.Unacked))
+	put(68, usec(i.RTT))
+	put(72, usec(i.RTTVar))
+	put(76, uint32(min(i.SndSsthresh, 0x7fffffff)))
+	put(80, uint32(i.SndCwnd))
+	put(84, uint32(i.SndMSS)) // tcpi_advmss
+	put(88, 3)                // tcpi_reordering: Linux's initial value
+	put(100, uint32(i.TotalRetrans))
 	return b
 }
 
@@ -345,6 +376,18 @@ func (s *sock) SetSockOpt(t *kernel.Task, level, name int, opt []byte) error {
 			return setEp(ep, tcpip.SendBufferSizeOption, max(clampDouble(v), minSndBuf), false)
 		case unix.SO_RCVBUF:
 			return setEp(ep, tcpip.ReceiveBufferSizeOption, max(clampDouble(v), minRcvBuf), false)
+		case unix.SO_TIMESTAMP:
+			s.mu.Lock()
+			s.opts.timestamp = v != 0
+			if !s.stream() {
+				// Datagrams note their arrival time from now on.
+				s.ep.SetSockOpt(tcpip.TimestampOption, boolInt(v != 0))
+				if s.v4 != nil {
+					s.v4.SetSockOpt(tcpip.TimestampOption, boolInt(v != 0))
+				}
+			}
+			s.mu.Unlock()
+			return nil
 		case unix.SO_KEEPALIVE:
 			if s.stream() {
 				return setEp(ep, tcpip.KeepaliveEnabledOption, boolInt(v != 0), false)
@@ -374,11 +417,15 @@ func (s *sock) SetSockOpt(t *kernel.Task, level, name int, opt []byte) error {
 			return unix.ENOPROTOOPT
 		}
 		if name == unix.TCP_CONGESTION {
-			name := string(bytes.TrimRight(opt, "\x00"))
-			if name != congestionControl {
+			// The name ends at its first NUL, as strncpy_from_user reads it.
+			if i := bytes.IndexByte(opt, 0); i >= 0 {
+				opt = opt[:i]
+			}
+			cc, ok := congestionControls[string(opt)]
+			if !ok {
 				return unix.ENOENT
 			}
-			return nil
+			return errnoOf(ep.SetSockOpt(tcpip.CongestionControlOption, cc))
 		}
 		v, err := readInt(opt, false)
 		if err != nil {
@@ -439,6 +486,7 @@ func (s *sock) SetSockOpt(t *kernel.Task, level, name int, opt []byte) error {
 		case unix.IP_TOS:
 			s.mu.Lock()
 			s.opts.tos = v & 0xff
+			s.pushTOSLocked()
 			s.mu.Unlock()
 			return nil
 		case unix.IP_RECVERR:
@@ -478,6 +526,7 @@ func (s *sock) SetSockOpt(t *kernel.Task, level, name int, opt []byte) error {
 			}
 			s.mu.Lock()
 			s.opts.tclass = max(v, 0)
+			s.pushTOSLocked()
 			s.mu.Unlock()
 			return nil
 		case unix.IPV6_RECVERR:

@@ -1,6 +1,7 @@
 package netstack
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"testing"
@@ -160,4 +161,36 @@ func TestProcNetInterfaces(t *testing.T) {
 func waitAcceptable(t *testing.T, l *tsock) {
 	t.Helper()
 	l.waitFor(waiter.EventIn)
+}
+
+func TestTCPInfoFields(t *testing.T) {
+	e := newEnv(t)
+	l, port := e.listener(e.v4, "127.0.0.1")
+	c := e.socket(e.v4, unix.SOCK_STREAM, 0)
+	if err := c.connect(inet("127.0.0.1", port)); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := l.accept()
+	c.sendAll([]byte("ping"))
+	a.recvWait(4, 0)
+	b, err := c.GetSockOpt(nil, unix.IPPROTO_TCP, unix.TCP_INFO, 104)
+	if err != nil || len(b) != 104 {
+		t.Fatalf("TCP_INFO = %d bytes, %v", len(b), err)
+	}
+	u32 := func(off int) uint32 { return binary.LittleEndian.Uint32(b[off:]) }
+	if b[0] != 1 { // TCP_ESTABLISHED
+		t.Errorf("tcpi_state = %d", b[0])
+	}
+	if rto := u32(8); rto < 200000 {
+		t.Errorf("tcpi_rto = %dus, below the 200ms minimum", rto)
+	}
+	if mss := u32(16); mss == 0 || u32(20) != mss {
+		t.Errorf("tcpi_snd_mss %d, tcpi_rcv_mss %d", mss, u32(20))
+	}
+	if cwnd := u32(80); cwnd < 1 {
+		t.Errorf("tcpi_snd_cwnd = %d", cwnd)
+	}
+	if u32(100) != 0 || b[2] != 0 {
+		t.Errorf("retransmissions on a lossless loopback: total %d, current %d", u32(100), b[2])
+	}
 }

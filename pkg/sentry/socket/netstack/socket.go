@@ -63,6 +63,7 @@ type sockOptions struct {
 	quickAck           bool
 	v6only             bool
 	keepalive          bool // non-TCP sockets only: TCP keeps its own
+	timestamp          bool // SO_TIMESTAMP
 	broadcast          bool // TCP only: UDP keeps its own
 	oobInline          bool
 }
@@ -126,6 +127,10 @@ func (s *sock) Release(context.Context) {
 	s.mu.Lock()
 	ep, v4 := s.ep, s.v4
 	abort := s.opts.linger.Onoff != 0 && s.opts.linger.Linger == 0
+	var linger time.Duration
+	if s.opts.linger.Onoff != 0 && s.opts.linger.Linger > 0 {
+		linger = time.Duration(s.opts.linger.Linger) * time.Second
+	}
 	s.mu.Unlock()
 	s.p.socks.remove(s)
 	ep.WaitQueue().EventUnregister(&s.relay)
@@ -133,12 +138,52 @@ func (s *sock) Release(context.Context) {
 		v4.WaitQueue().EventUnregister(&s.relay4)
 		v4.Close()
 	}
+	if linger > 0 && s.stream() {
+		// As on Linux, a linger time that runs out only ends the wait:
+		// the data still queued goes on being sent in the background.
+		lingerDrain(ep, linger)
+	}
 	if abort {
 		ep.Abort()
 	} else {
 		ep.Close()
 	}
 	s.queue.Notify(waiter.EventHUp | waiter.EventIn | waiter.EventOut)
+}
+
+// maxLinger bounds how long one close(2) may block in SO_LINGER, so that
+// a huge l_linger cannot hold the closing task's goroutine indefinitely.
+const maxLinger = 5 * time.Minute
+
+// lingerDrain is close(2) with SO_LINGER on a connected stream: it sends
+// the FIN after the queued data and waits up to d (at most maxLinger)
+// for all of it to be acknowledged. It reports whether that happened;
+// a connection that is not established, or fails meanwhile, counts as
+// drained (there is nothing left to wait for).
+func lingerDrain(ep tcpip.Endpoint, d time.Duration) bool {
+	st, ok := tcpState(ep)
+	if !ok || (st != tcp.StateEstablished && st != tcp.StateCloseWait) {
+		return true
+	}
+	entry, ch := tcpip.NewChannelEntry()
+	ep.WaitQueue().EventRegister(entry, tcpip.EventOut|tcpip.EventHUp|tcpip.EventErr)
+	defer ep.WaitQueue().EventUnregister(entry)
+	ep.Shutdown(tcpip.ShutdownWrite)
+	timer := time.NewTimer(min(d, maxLinger))
+	defer timer.Stop()
+	for {
+		if q, err := ep.GetSockOpt(tcpip.SendQueueSizeOption); err != nil || q == 0 {
+			return true
+		}
+		if st, ok := tcpState(ep); !ok || st == tcp.StateClosed {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			return false
+		}
+	}
 }
 
 // Readiness implements waiter.Waitable.
@@ -172,7 +217,7 @@ func (s *sock) EventUnregister(e *waiter.Entry) { s.queue.EventUnregister(e) }
 
 // Read implements vfs.FileDescriptionImpl: read(2) is recv(2) without flags.
 func (s *sock) Read(ctx context.Context, _ *vfs.FileDescription, dst usermem.IOSequence, _ vfs.ReadOptions) (int64, error) {
-	n, _, _, err := s.recv(ctx, dst, 0, false)
+	n, _, _, _, err := s.recv(ctx, dst, 0, false)
 	return n, err
 }
 
@@ -247,6 +292,7 @@ func (s *sock) useV4Locked() error {
 		s.v4.WaitQueue().EventUnregister(&s.relay4)
 		s.ep, s.v4 = s.v4, nil
 		s.ep.WaitQueue().EventRegister(&s.relay, tcpip.EventMask(waiter.AllEvents))
+		s.pushTOSLocked()
 		return nil
 	}
 	if a, _ := s.ep.LocalAddress(); a.Port != 0 || a.Addr.Len() == 4 {
@@ -264,7 +310,31 @@ func (s *sock) useV4Locked() error {
 	s.ep.Close()
 	s.ep = nep
 	nep.WaitQueue().EventRegister(&s.relay, tcpip.EventMask(waiter.AllEvents))
+	s.pushTOSLocked()
 	return nil
+}
+
+// pushTOSLocked gives the endpoints the traffic class byte of their
+// packets: IP_TOS for IPv4 (an AF_INET6 socket's IPv4 half or mapped
+// endpoint included), IPV6_TCLASS for IPv6.
+func (s *sock) pushTOSLocked() {
+	tos := s.opts.tclass
+	if s.family == unix.AF_INET || s.onV4Locked() {
+		tos = s.opts.tos
+	}
+	s.ep.SetSockOpt(tcpip.TOSOption, tos)
+	if s.v4 != nil {
+		s.v4.SetSockOpt(tcpip.TOSOption, s.opts.tos)
+	}
+}
+
+// onV4Locked reports an AF_INET6 socket whose endpoint is IPv4 (after a
+// bind or connect to a mapped address).
+func (s *sock) onV4Locked() bool {
+	n, ok := s.ep.(interface {
+		NetworkProtocolNumber() tcpip.NetworkProtocolNumber
+	})
+	return s.family == unix.AF_INET6 && ok && n.NetworkProtocolNumber() == ipv4.ProtocolNumber
 }
 
 // dropV4Locked gives up the IPv4 half when a dual-stack socket commits
@@ -300,7 +370,7 @@ func copyOptions(from, to tcpip.Endpoint) {
 	for _, o := range []tcpip.SockOpt{tcpip.ReuseAddressOption, tcpip.ReusePortOption, tcpip.BroadcastOption,
 		tcpip.SendBufferSizeOption, tcpip.ReceiveBufferSizeOption, tcpip.KeepaliveEnabledOption,
 		tcpip.KeepaliveIdleOption, tcpip.KeepaliveIntervalOption, tcpip.KeepaliveCountOption,
-		tcpip.NoDelayOption, tcpip.MaxSegOption} {
+		tcpip.NoDelayOption, tcpip.MaxSegOption, tcpip.TimestampOption, tcpip.TOSOption, tcpip.CongestionControlOption} {
 		if v, err := from.GetSockOpt(o); err == nil {
 			to.SetSockOpt(o, v)
 		}
@@ -377,6 +447,7 @@ func (s *sock) bindDualStackLocked() error {
 	}
 	s.v4 = v4
 	v4.WaitQueue().EventRegister(&s.relay4, tcpip.EventMask(waiter.AllEvents))
+	s.pushTOSLocked()
 	return nil
 }
 
@@ -500,6 +571,7 @@ func (s *sock) disconnect() error {
 	s.ep.Abort()
 	s.ep = nep
 	nep.WaitQueue().EventRegister(&s.relay, tcpip.EventMask(waiter.AllEvents))
+	s.pushTOSLocked()
 	return nil
 }
 
@@ -665,14 +737,27 @@ func (s *sock) parseSendAddr(b []byte) (addr *tcpip.FullAddress, via tcpip.Endpo
 
 // RecvMsg implements socket.Socket.
 func (s *sock) RecvMsg(t *kernel.Task, dst usermem.IOSequence, flags int, wantAddr bool) (int64, int, []byte, socket.ControlMessages, error) {
-	n, mflags, from, err := s.recv(ctxOf(t), dst, flags, wantAddr)
-	return n, mflags, from, socket.ControlMessages{}, err
+	n, mflags, from, at, err := s.recv(ctxOf(t), dst, flags, wantAddr)
+	var cm socket.ControlMessages
+	if err == nil {
+		s.mu.Lock()
+		if s.opts.timestamp {
+			// A datagram's arrival time; for a stream (whose bytes
+			// carry no single arrival) the time of the read.
+			if at.IsZero() {
+				at = time.Now()
+			}
+			cm.Timestamp, cm.HasTimestamp = at, true
+		}
+		s.mu.Unlock()
+	}
+	return n, mflags, from, cm, err
 }
 
-func (s *sock) recv(ctx context.Context, dst usermem.IOSequence, flags int, wantAddr bool) (int64, int, []byte, error) {
+func (s *sock) recv(ctx context.Context, dst usermem.IOSequence, flags int, wantAddr bool) (int64, int, []byte, time.Time, error) {
 	if flags&unix.MSG_OOB != 0 {
 		// No urgent data is ever queued.
-		return 0, 0, nil, unix.EINVAL
+		return 0, 0, nil, time.Time{}, unix.EINVAL
 	}
 	w := seqWriter{ctx: ctx, seq: dst}
 	var dw io.Writer = &w
@@ -694,12 +779,12 @@ func (s *sock) recv(ctx context.Context, dst usermem.IOSequence, flags int, want
 	}
 	if terr != nil {
 		if terr == tcpip.ErrClosedForReceive {
-			return 0, 0, nil, nil
+			return 0, 0, nil, time.Time{}, nil
 		}
-		return 0, 0, nil, errnoOf(terr)
+		return 0, 0, nil, time.Time{}, errnoOf(terr)
 	}
 	if res.Count == 0 && w.err != nil {
-		return 0, 0, nil, w.err
+		return 0, 0, nil, time.Time{}, w.err
 	}
 	n := int64(res.Count)
 	mflags := 0
@@ -715,7 +800,7 @@ func (s *sock) recv(ctx context.Context, dst usermem.IOSequence, flags int, want
 	if wantAddr {
 		from = encodeAddr(s.family, res.RemoteAddr)
 	}
-	return n, mflags, from, nil
+	return n, mflags, from, res.Timestamp, nil
 }
 
 // seqWriter copies received bytes out to application memory; a full

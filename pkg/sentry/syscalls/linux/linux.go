@@ -116,6 +116,10 @@ func handlers() map[uintptr]kernel.SyscallFn {
 		linux.SYS_GETCPU:            Getcpu,
 		linux.SYS_EXECVEAT:          Execveat,
 		// Files.
+		linux.SYS_PREADV2:         Preadv2,
+		linux.SYS_PWRITEV2:        Pwritev2,
+		linux.SYS_SYNC:            Sync,
+		linux.SYS_SYNCFS:          Syncfs,
 		linux.SYS_READ:            Read,
 		linux.SYS_WRITE:           Write,
 		linux.SYS_PREAD64:         Pread64,
@@ -251,6 +255,7 @@ func handlers() map[uintptr]kernel.SyscallFn {
 		linux.SYS_UMOUNT2:           Umount2,
 		linux.SYS_PIVOT_ROOT:        PivotRoot,
 		// Identity, capabilities, POSIX timers, scheduling (sys_identity.go, sys_timer.go, sys_sched.go).
+		linux.SYS_PERSONALITY:            Personality,
 		linux.SYS_SETUID:                 Setuid,
 		linux.SYS_SETGID:                 Setgid,
 		linux.SYS_SETREUID:               Setreuid,

@@ -360,6 +360,122 @@ func Pwritev(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 	return rwv(t, args[0].Int(), args[1].Pointer(), args[2].Int(), off, true)
 }
 
+// preadv2(2)/pwritev2(2) flags (include/uapi/linux/fs.h).
+const (
+	rwfHIPRI     = 0x1
+	rwfDSYNC     = 0x2
+	rwfSYNC      = 0x4
+	rwfNOWAIT    = 0x8
+	rwfAPPEND    = 0x10
+	rwfNOAPPEND  = 0x20
+	rwfSupported = rwfHIPRI | rwfDSYNC | rwfSYNC | rwfNOWAIT | rwfAPPEND | rwfNOAPPEND
+)
+
+// Preadv2 implements preadv2(2): an offset of -1 means the file offset.
+// RWF_NOWAIT makes one non-blocking attempt (EAGAIN instead of waiting)
+// on pipes, sockets and devices and is EOPNOTSUPP on regular files, as
+// on Linux's tmpfs (whose files lack FMODE_NOWAIT);
+// RWF_HIPRI asks for polling, which has no meaning here; the write-only
+// flags are accepted and do nothing, as on Linux. Flags Linux may refuse
+// by file system (RWF_ATOMIC, RWF_DONTCACHE) or does not know are
+// EOPNOTSUPP.
+func Preadv2(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
+	fd, addr, count, off, flags := args[0].Int(), args[1].Pointer(), args[2].Int(), args[3].Int64(), args[5].Uint()
+	if off < -1 {
+		return 0, unix.EINVAL
+	}
+	if flags&^rwfSupported != 0 {
+		return 0, unix.EOPNOTSUPP
+	}
+	if flags&rwfNOWAIT == 0 {
+		return rwv(t, fd, addr, count, off, false)
+	}
+	f, err := getFile(t, fd)
+	if err != nil {
+		return 0, err
+	}
+	defer f.DecRef(t)
+	if isRegular(f) {
+		return 0, unix.EOPNOTSUPP
+	}
+	seq, err := iovecs(t, addr, count)
+	if err != nil {
+		return 0, err
+	}
+	n, err := readOnce(t, f, seq, off)
+	if n > 0 {
+		err = nil
+	}
+	return uintptr(n), err
+}
+
+// Pwritev2 implements pwritev2(2). RWF_DSYNC and RWF_SYNC sync the file
+// after the write, as O_DSYNC/O_SYNC would; RWF_APPEND writes at the end
+// of a regular file whatever the offset (the end is read just before the
+// write, so unlike O_APPEND it is not atomic against other writers);
+// RWF_NOWAIT makes one non-blocking attempt.
+func Pwritev2(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
+	fd, addr, count, off, flags := args[0].Int(), args[1].Pointer(), args[2].Int(), args[3].Int64(), args[5].Uint()
+	if off < -1 {
+		return 0, unix.EINVAL
+	}
+	if flags&^rwfSupported != 0 {
+		return 0, unix.EOPNOTSUPP
+	}
+	f, err := getFile(t, fd)
+	if err != nil {
+		return 0, err
+	}
+	defer f.DecRef(t)
+	seq, err := iovecs(t, addr, count)
+	if err != nil {
+		return 0, err
+	}
+	if flags&rwfNOWAIT != 0 && isRegular(f) {
+		return 0, unix.EOPNOTSUPP
+	}
+	if flags&rwfAPPEND != 0 && f.StatusFlags()&linux.O_APPEND == 0 {
+		if st, serr := f.Stat(t, vfs.StatOptions{Mask: unix.STATX_SIZE}); serr == nil && isRegular(f) {
+			off = int64(st.Size)
+		}
+	} else if flags&rwfAPPEND != 0 {
+		off = -1 // the file offset path appends atomically
+	}
+	var n int64
+	if flags&rwfNOWAIT != 0 {
+		if seq, err = limitFileWrite(t, f, seq, off); err == nil {
+			n, err = writeOnce(t, f, seq, off)
+		}
+	} else {
+		n, err = writeFile(t, f, seq, off)
+	}
+	raiseSIGPIPE(t, err)
+	if n > 0 && flags&(rwfDSYNC|rwfSYNC) != 0 {
+		if serr := f.Sync(t); serr != nil && serr != unix.EINVAL {
+			return 0, serr
+		}
+	}
+	return uintptr(n), err
+}
+
+// Sync implements sync(2). File data reaches the Gofer as it is written,
+// and memory file systems have nothing under them, so there is nothing
+// buffered to flush.
+func Sync(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
+	return 0, nil
+}
+
+// Syncfs implements syncfs(2): it checks the descriptor and, as sync(2),
+// has nothing buffered to flush.
+func Syncfs(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
+	f, err := getFile(t, args[0].Int())
+	if err != nil {
+		return 0, err
+	}
+	f.DecRef(t)
+	return 0, nil
+}
+
 // Lseek implements lseek(2).
 func Lseek(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 	f, err := getFile(t, args[0].Int())

@@ -82,10 +82,10 @@ func SolicitedNodeAddress(a tcpip.Address) tcpip.Address {
 
 // WritePacket implements stack.NetworkEndpoint.
 func (e *endpoint) WritePacket(r *stack.Route, proto tcpip.TransportProtocolNumber, params stack.NetworkParams, pkt *stack.PacketBuffer) *tcpip.Error {
-	return e.write(r.LocalAddress, r.RemoteAddress, r.NextHop, uint8(proto), params.TTL, pkt)
+	return e.write(r.LocalAddress, r.RemoteAddress, r.NextHop, uint8(proto), params.TTL, params.TOS, pkt)
 }
 
-func (e *endpoint) write(src, dst, next tcpip.Address, proto uint8, hops uint8, pkt *stack.PacketBuffer) *tcpip.Error {
+func (e *endpoint) write(src, dst, next tcpip.Address, proto uint8, hops, tclass uint8, pkt *stack.PacketBuffer) *tcpip.Error {
 	if hops == 0 {
 		hops = 64
 	}
@@ -96,7 +96,7 @@ func (e *endpoint) write(src, dst, next tcpip.Address, proto uint8, hops uint8, 
 	if h == nil {
 		return tcpip.ErrNoBufferSpace
 	}
-	header.IPv6(h).Encode(header.IPv6Fields{PayloadLength: uint16(pkt.Size() - header.IPv6MinimumSize), NextHeader: proto, HopLimit: hops, Src: src, Dst: dst})
+	header.IPv6(h).Encode(header.IPv6Fields{PayloadLength: uint16(pkt.Size() - header.IPv6MinimumSize), TrafficClass: tclass, NextHeader: proto, HopLimit: hops, Src: src, Dst: dst})
 	pkt.NetworkHeader = h
 	if dst.IsMulticast() && e.nic.LinkEndpoint().Capabilities()&stack.CapabilityResolutionRequired != 0 {
 		b := dst.As16()
@@ -118,7 +118,7 @@ func (e *endpoint) LinkAddressRequest(target, local tcpip.Address) *tcpip.Error 
 	dst := SolicitedNodeAddress(target)
 	header.SetICMPv6Checksum(body[:n], local, dst)
 	e.proto.stats.NSSent.Add(1)
-	return e.write(local, dst, dst, header.IPv6ProtocolICMP, ndpHopLimit, stack.NewOutboundPacket(e.MaxHeaderLength(), body[:n]))
+	return e.write(local, dst, dst, header.IPv6ProtocolICMP, ndpHopLimit, 0, stack.NewOutboundPacket(e.MaxHeaderLength(), body[:n]))
 }
 
 func (e *endpoint) acceptsDestination(dst tcpip.Address) (local, multicast bool) {
@@ -320,7 +320,7 @@ func (e *endpoint) handleICMP(b []byte, src, dst tcpip.Address, mcast bool, hops
 			header.IPv6(h).Encode(header.IPv6Fields{PayloadLength: uint16(l), NextHeader: header.IPv6ProtocolICMP, HopLimit: ndpHopLimit, Src: n.Target, Dst: src})
 			e.nic.WritePacketToLink(n.LinkAddress, ProtocolNumber, pkt)
 		} else {
-			e.write(n.Target, src, src, header.IPv6ProtocolICMP, ndpHopLimit, pkt)
+			e.write(n.Target, src, src, header.IPv6ProtocolICMP, ndpHopLimit, 0, pkt)
 		}
 		st.NASent.Add(1)
 	case header.ICMPv6NeighborAdvert:

@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 	"io"
 	"sync"
+	"time"
 
 	"carapace.dev/carapace/pkg/tcpip"
 	"carapace.dev/carapace/pkg/tcpip/header"
@@ -82,6 +83,7 @@ func (p *protocol) HandleUnknownDestinationPacket(stack.TransportEndpointID, *st
 type message struct {
 	from tcpip.FullAddress
 	data []byte
+	at   time.Time // arrival, when timestamps are on
 }
 
 type endpoint struct {
@@ -101,6 +103,8 @@ type endpoint struct {
 	remote     tcpip.FullAddress
 	route      *stack.Route
 	ttl        uint8
+	tos        uint8
+	timestamps bool
 	shutRead   bool
 	shutWrite  bool
 	rcv        []message
@@ -242,6 +246,13 @@ func (e *endpoint) SetSockOpt(opt tcpip.SockOpt, v int) *tcpip.Error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	switch opt {
+	case tcpip.TimestampOption:
+		e.timestamps = v != 0
+	case tcpip.TOSOption:
+		if v < 0 || v > 255 {
+			return tcpip.ErrInvalidOptionValue
+		}
+		e.tos = uint8(v)
 	case tcpip.TTLOption:
 		if v < 0 || v > 255 {
 			return tcpip.ErrInvalidOptionValue
@@ -261,6 +272,13 @@ func (e *endpoint) GetSockOpt(opt tcpip.SockOpt) (int, *tcpip.Error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	switch opt {
+	case tcpip.TimestampOption:
+		if e.timestamps {
+			return 1, nil
+		}
+		return 0, nil
+	case tcpip.TOSOption:
+		return int(e.tos), nil
 	case tcpip.TTLOption:
 		if e.ttl == 0 {
 			return header.IPv4DefaultTTL, nil
@@ -314,7 +332,7 @@ func (e *endpoint) Read(dst io.Writer, opts tcpip.ReadOptions) (tcpip.ReadResult
 	}
 	e.mu.Unlock()
 	n, _ := dst.Write(m.data)
-	return tcpip.ReadResult{Count: n, Total: len(m.data), RemoteAddr: m.from}, nil
+	return tcpip.ReadResult{Count: n, Total: len(m.data), RemoteAddr: m.from, Timestamp: m.at}, nil
 }
 
 // Write sends one echo request. The application supplies the ICMP header
@@ -370,7 +388,7 @@ func (e *endpoint) Write(src io.Reader, opts tcpip.WriteOptions) (int64, *tcpip.
 		header.EncodeICMPv4(msg, echo, 0, rest)
 	}
 	pkt := stack.NewOutboundPacket(r.MaxHeaderLength(), msg)
-	if err := r.WritePacket(e.proto, stack.NetworkParams{TTL: e.ttl}, pkt); err != nil {
+	if err := r.WritePacket(e.proto, stack.NetworkParams{TTL: e.ttl, TOS: e.tos}, pkt); err != nil {
 		return 0, err
 	}
 	return int64(len(msg)), nil
@@ -391,7 +409,11 @@ func (e *endpoint) HandlePacket(id stack.TransportEndpointID, pkt *stack.PacketB
 		return
 	}
 	wasEmpty := len(e.rcv) == 0
-	e.rcv = append(e.rcv, message{from: tcpip.FullAddress{NIC: pkt.NIC, Addr: id.RemoteAddress}, data: append([]byte(nil), pkt.Data...)})
+	m := message{from: tcpip.FullAddress{NIC: pkt.NIC, Addr: id.RemoteAddress}, data: append([]byte(nil), pkt.Data...)}
+	if e.timestamps {
+		m.at = time.Now()
+	}
+	e.rcv = append(e.rcv, m)
 	e.rcvUsed += cost
 	e.mu.Unlock()
 	if wasEmpty {

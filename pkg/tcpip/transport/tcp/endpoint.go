@@ -70,7 +70,7 @@ type endpoint struct {
 	reuseAddr, reusePort, noDelay, keepalive bool
 	keepIdle, keepIntvl                      time.Duration
 	keepCount                                int
-	ttl                                      uint8
+	ttl, tos                                 uint8
 	sndBufSize, rcvBufSize                   int
 	userMSS                                  int
 
@@ -100,6 +100,7 @@ type endpoint struct {
 	// Congestion control.
 	cwnd, ssthresh int
 	caAcc          int
+	cubic          *cubicState // nil: NewReno
 	dupAcks        int
 	inRecovery     bool
 	recover        uint32
@@ -111,10 +112,14 @@ type endpoint struct {
 	rttSeq            uint32
 	rttStart          time.Duration
 	retries           int
+	totalRetrans      int
 	rtxTimer          tcpip.Timer
 	rtxArmed          bool
 	rtxDeadline       time.Duration
 	probing           bool
+	// probeSent: a persist probe carrying the byte at SND.UNA went out
+	// without advancing SND.MAX, so an ACK of SND.UNA+1 is legitimate.
+	probeSent bool
 
 	// Timestamps.
 	tsOffset    uint32
@@ -428,7 +433,7 @@ func (e *endpoint) transmit(flags uint8, seq, ack uint32, wnd uint32, payload []
 	if flags&header.TCPFlagAck != 0 {
 		e.lastAckSent = ack
 	}
-	e.route.WritePacket(ProtocolNumber, stack.NetworkParams{TTL: e.ttl}, pkt)
+	e.route.WritePacket(ProtocolNumber, stack.NetworkParams{TTL: e.ttl, TOS: e.tos}, pkt)
 }
 
 // sendAck sends a bare ACK carrying the current window.
@@ -479,6 +484,7 @@ func (e *endpoint) sendData() {
 					// Zero window: probe with one byte on the persist
 					// schedule (RFC 9293 §3.8.6.1).
 					e.probing = true
+					e.probeSent = false
 					e.armRTX()
 				}
 				return
@@ -528,8 +534,73 @@ func (e *endpoint) sendSegment(seq uint32, n int) {
 	if !e.rttMeasuring && !e.tsOK && seq == e.sndMax {
 		e.rttMeasuring, e.rttSeq, e.rttStart = true, seq+uint32(n), e.clock.Now()
 	}
+	if seqLT(seq, e.sndMax) {
+		e.totalRetrans++
+	}
 	e.transmit(flags, seq, e.rcvNxt, e.scaledWindow(), payload, nil)
 	e.armRTX()
+}
+
+// Linux's TCPI_OPT_* bits of tcp_info.tcpi_options.
+const (
+	tcpiOptTimestamps = 1
+	tcpiOptSACK       = 2
+	tcpiOptWScale     = 4
+)
+
+// TCPInfo implements tcpip.TCPInfoer.
+func (e *endpoint) TCPInfo() tcpip.TCPInfo {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	mss := max(e.mss, 1)
+	i := tcpip.TCPInfo{
+		RTO: e.rto, RTT: e.srtt, RTTVar: e.rttvar,
+		SndMSS: e.mss, RcvMSS: e.mss,
+		SndCwnd: e.cwnd / mss, SndSsthresh: e.ssthresh / mss,
+		Unacked:     (e.inFlight() + mss - 1) / mss,
+		Retransmits: e.retries, TotalRetrans: e.totalRetrans,
+	}
+	if e.tsOK {
+		i.Options |= tcpiOptTimestamps
+	}
+	if e.sackOK {
+		i.Options |= tcpiOptSACK
+	}
+	if e.wsOK {
+		i.Options |= tcpiOptWScale
+		i.SndWScale, i.RcvWScale = e.sndWS, e.rcvWS
+	}
+	return i
+}
+
+// lossThreshold is the slow-start threshold after a congestion event:
+// half the flight for NewReno (RFC 5681 §3.1), β_cubic of the window for
+// CUBIC.
+func (e *endpoint) lossThreshold() int {
+	if e.cubic == nil {
+		return max(e.inFlight()/2, 2*e.mss)
+	}
+	mss := max(e.mss, 1)
+	return max(int(e.cubic.onLoss(float64(e.cwnd)/float64(mss))*float64(mss)), 2*e.mss)
+}
+
+// congestionAvoidance grows cwnd for acked bytes above ssthresh.
+func (e *endpoint) congestionAvoidance(acked int) {
+	if e.cubic != nil {
+		mss := float64(max(e.mss, 1))
+		rtt := e.srtt
+		if !e.rttValid {
+			rtt = 0
+		}
+		w := e.cubic.onAck(float64(e.cwnd)/mss, float64(acked)/mss, e.clock.Now(), rtt)
+		e.cwnd = max(int(w*mss), e.mss)
+		return
+	}
+	e.caAcc += acked
+	if e.caAcc >= e.cwnd {
+		e.caAcc -= e.cwnd
+		e.cwnd += e.mss
+	}
 }
 
 func (e *endpoint) armRTX() {
@@ -592,6 +663,7 @@ func (e *endpoint) onRTX() {
 		// connection out while the peer keeps answering.
 		if e.sndWnd == 0 && e.sndBuf.Len() > 0 {
 			e.transmit(header.TCPFlagAck, e.sndUna, e.rcvNxt, e.scaledWindow(), e.sndBuf.View(0, 1), nil)
+			e.probeSent = true
 			e.armRTX()
 			return
 		}
@@ -606,7 +678,7 @@ func (e *endpoint) onRTX() {
 	}
 	// Loss: collapse to one segment and resend from the oldest
 	// unacknowledged byte (RFC 5681 §3.1, go-back-N).
-	e.ssthresh = max(e.inFlight()/2, 2*e.mss)
+	e.ssthresh = e.lossThreshold()
 	e.cwnd = e.mss
 	e.caAcc = 0
 	e.inRecovery = false
@@ -624,7 +696,21 @@ func (e *endpoint) onRTX() {
 // fail ends the connection with err, optionally sending a reset.
 func (e *endpoint) fail(err *tcpip.Error, rst bool) {
 	if rst && e.state.synchronized() {
-		e.sendRST(e.sndNxt)
+		// The RST must fall in the peer's window to be believed: past a
+		// window the peer closed (data sent, then the window shrank to
+		// zero), use its right edge instead of SND.NXT.
+		seq := e.sndNxt
+		if edge := e.sndUna + e.sndWnd; seqGT(seq, edge) {
+			seq = edge
+		}
+		e.sendRST(seq)
+		if e.probing && seq == e.sndUna && e.sndBuf.Len() > 0 {
+			// A zero-window probe carries one byte the peer may have
+			// taken without our having seen its ACK yet: then only
+			// SND.UNA+1 is acceptable. The RST the peer does not
+			// expect is dropped silently (RFC 5961 §3.2).
+			e.sendRST(seq + 1)
+		}
 	}
 	e.hardError = err
 	e.softError = err
@@ -955,6 +1041,22 @@ func (e *endpoint) SetSockOpt(opt tcpip.SockOpt, v int) *tcpip.Error {
 		e.sndBufSize = min(max(v, minBufferSize), maxBufferSize)
 	case tcpip.ReceiveBufferSizeOption:
 		e.rcvBufSize = min(max(v, minBufferSize), maxBufferSize)
+	case tcpip.CongestionControlOption:
+		switch v {
+		case tcpip.CongestionReno:
+			e.cubic = nil
+		case tcpip.CongestionCubic:
+			if e.cubic == nil {
+				e.cubic = &cubicState{}
+			}
+		default:
+			return tcpip.ErrInvalidOptionValue
+		}
+	case tcpip.TOSOption:
+		if v < 0 || v > 255 {
+			return tcpip.ErrInvalidOptionValue
+		}
+		e.tos = uint8(v)
 	case tcpip.TTLOption:
 		if v < 0 || v > 255 {
 			return tcpip.ErrInvalidOptionValue
@@ -999,6 +1101,13 @@ func (e *endpoint) GetSockOpt(opt tcpip.SockOpt) (int, *tcpip.Error) {
 		return e.sndBuf.Len(), nil
 	case tcpip.AcceptQueueSizeOption:
 		return len(e.acceptQ), nil
+	case tcpip.CongestionControlOption:
+		if e.cubic != nil {
+			return tcpip.CongestionCubic, nil
+		}
+		return tcpip.CongestionReno, nil
+	case tcpip.TOSOption:
+		return int(e.tos), nil
 	case tcpip.TTLOption:
 		if e.ttl == 0 {
 			return header.IPv4DefaultTTL, nil

@@ -53,7 +53,10 @@ func (e *endpoint) handleListen(id stack.TransportEndpointID, s *segment, pkt *s
 	c := newEndpoint(e.stack, e.netProto, nil)
 	c.mu.Lock()
 	c.noDelay, c.keepalive, c.keepIdle, c.keepIntvl, c.keepCount = e.noDelay, e.keepalive, e.keepIdle, e.keepIntvl, e.keepCount
-	c.sndBufSize, c.rcvBufSize, c.ttl, c.userMSS = e.sndBufSize, e.rcvBufSize, e.ttl, e.userMSS
+	c.sndBufSize, c.rcvBufSize, c.ttl, c.tos, c.userMSS = e.sndBufSize, e.rcvBufSize, e.ttl, e.tos, e.userMSS
+	if e.cubic != nil {
+		c.cubic = &cubicState{}
+	}
 	c.id, c.route, c.listener, c.bindNIC = id, r, e, e.bindNIC
 	c.initSend()
 	c.irs, c.rcvNxt = s.seq, s.seq+1
@@ -173,6 +176,16 @@ func (e *endpoint) tsRTT(ecr uint32) time.Duration {
 		ms = 0
 	}
 	return time.Duration(ms) * time.Millisecond
+}
+
+// endProbing leaves the persist state. The peer answered, so the backoff
+// the probes accumulated says nothing about the path: the RTO goes back to
+// the estimate (as Linux clears its backoff on a probe's answer).
+func (e *endpoint) endProbing() {
+	e.probing, e.probeSent = false, false
+	if e.rttValid {
+		e.rto = e.computeRTO()
+	}
 }
 
 func (e *endpoint) computeRTO() time.Duration {
@@ -302,9 +315,22 @@ func (e *endpoint) handleSynchronized(id stack.TransportEndpointID, s *segment, 
 // processAck handles the ACK field (RFC 9293 §3.10.7.4 fifth check). It
 // returns false if the endpoint closed.
 func (e *endpoint) processAck(s *segment) bool {
-	if seqGT(s.ack, e.sndMax) {
+	ackLimit := e.sndMax
+	if e.probing && e.probeSent && e.sndMax == e.sndUna && e.sndBuf.Len() > 0 {
+		// The peer may keep a probe's byte: a window scaled down to zero
+		// can still hide a few free bytes (RFC 7323 §2.3), or the window
+		// opened as the probe arrived. Its ACK of SND.UNA+1 then covers
+		// data we sent; refusing it would refuse every later ACK too,
+		// window updates included, and stall the connection for good.
+		ackLimit = e.sndUna + 1
+	}
+	if seqGT(s.ack, ackLimit) {
 		e.sendOutOfWindowAck()
 		return false
+	}
+	if seqGT(s.ack, e.sndMax) {
+		e.sndMax = s.ack
+		e.sndNxt = s.ack
 	}
 	if e.sackOK && s.opts.NumSACKBlocks > 0 {
 		e.updateScoreboard(&s.opts)
@@ -313,6 +339,13 @@ func (e *endpoint) processAck(s *segment) bool {
 	if seqLT(e.sndWl1, s.seq) || (e.sndWl1 == s.seq && seqLEQ(e.sndWl2, s.ack)) {
 		e.sndWnd = s.wnd << e.sndWS
 		e.sndWl1, e.sndWl2 = s.seq, s.ack
+	}
+	if e.probing && e.sndWnd > 0 && e.sndMax == e.sndUna {
+		// The window opened: the persist timer, backed off by every probe
+		// the window stayed shut for, gives way to a fresh retransmission
+		// timer for the data that now goes out.
+		e.endProbing()
+		e.stopRTX()
 	}
 	switch {
 	case seqGT(s.ack, e.sndUna):
@@ -334,7 +367,9 @@ func (e *endpoint) processAck(s *segment) bool {
 		}
 		e.trimScoreboard()
 		e.retries = 0
-		e.probing = false
+		if e.probing {
+			e.endProbing()
+		}
 		if e.inRecovery {
 			if seqGEQ(s.ack, e.recover) {
 				e.cwnd = min(e.ssthresh, max(e.inFlight(), e.mss)+e.mss)
@@ -354,11 +389,7 @@ func (e *endpoint) processAck(s *segment) bool {
 			if e.cwnd < e.ssthresh {
 				e.cwnd += min(acked, e.mss)
 			} else {
-				e.caAcc += acked
-				if e.caAcc >= e.cwnd {
-					e.caAcc -= e.cwnd
-					e.cwnd += e.mss
-				}
+				e.congestionAvoidance(acked)
 			}
 		}
 		e.stopRTX()
@@ -371,7 +402,7 @@ func (e *endpoint) processAck(s *segment) bool {
 		switch {
 		case e.dupAcks == 3 && !e.inRecovery:
 			// Fast retransmit, then NewReno fast recovery (RFC 6582 §3.2).
-			e.ssthresh = max(e.inFlight()/2, 2*e.mss)
+			e.ssthresh = e.lossThreshold()
 			e.recover = e.sndMax
 			e.inRecovery = true
 			e.rttMeasuring = false

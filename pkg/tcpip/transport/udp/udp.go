@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"io"
 	"sync"
+	"time"
 
 	"carapace.dev/carapace/pkg/tcpip"
 	"carapace.dev/carapace/pkg/tcpip/header"
@@ -63,6 +64,7 @@ const (
 type datagram struct {
 	from tcpip.FullAddress
 	data []byte
+	at   time.Time // arrival, when timestamps are on
 }
 
 type endpoint struct {
@@ -81,6 +83,8 @@ type endpoint struct {
 	reusePort  bool
 	broadcast  bool
 	ttl        uint8
+	tos        uint8
+	timestamps bool
 	shutRead   bool
 	shutWrite  bool
 	rcv        []datagram
@@ -266,6 +270,13 @@ func (e *endpoint) SetSockOpt(opt tcpip.SockOpt, v int) *tcpip.Error {
 		e.reusePort = v != 0
 	case tcpip.BroadcastOption:
 		e.broadcast = v != 0
+	case tcpip.TimestampOption:
+		e.timestamps = v != 0
+	case tcpip.TOSOption:
+		if v < 0 || v > 255 {
+			return tcpip.ErrInvalidOptionValue
+		}
+		e.tos = uint8(v)
 	case tcpip.TTLOption:
 		if v < 0 || v > 255 {
 			return tcpip.ErrInvalidOptionValue
@@ -291,6 +302,13 @@ func (e *endpoint) GetSockOpt(opt tcpip.SockOpt) (int, *tcpip.Error) {
 		return boolInt(e.reusePort), nil
 	case tcpip.BroadcastOption:
 		return boolInt(e.broadcast), nil
+	case tcpip.TimestampOption:
+		if e.timestamps {
+			return 1, nil
+		}
+		return 0, nil
+	case tcpip.TOSOption:
+		return int(e.tos), nil
 	case tcpip.TTLOption:
 		if e.ttl == 0 {
 			return header.IPv4DefaultTTL, nil
@@ -373,7 +391,7 @@ func (e *endpoint) Read(dst io.Writer, opts tcpip.ReadOptions) (tcpip.ReadResult
 	}
 	e.mu.Unlock()
 	n, _ := dst.Write(d.data)
-	return tcpip.ReadResult{Count: n, Total: len(d.data), RemoteAddr: d.from}, nil
+	return tcpip.ReadResult{Count: n, Total: len(d.data), RemoteAddr: d.from, Timestamp: d.at}, nil
 }
 
 func (e *endpoint) Write(src io.Reader, opts tcpip.WriteOptions) (int64, *tcpip.Error) {
@@ -429,7 +447,7 @@ func (e *endpoint) Write(src io.Reader, opts tcpip.WriteOptions) (int64, *tcpip.
 	h := pkt.Header.Prepend(header.UDPMinimumSize)
 	header.EncodeUDPHeader(h, e.id.LocalPort, dport, len(payload), header.Checksum(payload, 0), r.LocalAddress, r.RemoteAddress)
 	pkt.TransportHeader = h
-	if err := r.WritePacket(ProtocolNumber, stack.NetworkParams{TTL: e.ttl}, pkt); err != nil {
+	if err := r.WritePacket(ProtocolNumber, stack.NetworkParams{TTL: e.ttl, TOS: e.tos}, pkt); err != nil {
 		return 0, err
 	}
 	return int64(len(payload)), nil
@@ -463,7 +481,11 @@ func (e *endpoint) HandlePacket(id stack.TransportEndpointID, pkt *stack.PacketB
 		return
 	}
 	wasEmpty := len(e.rcv) == 0
-	e.rcv = append(e.rcv, datagram{from: tcpip.FullAddress{NIC: pkt.NIC, Addr: id.RemoteAddress, Port: id.RemotePort}, data: p})
+	d := datagram{from: tcpip.FullAddress{NIC: pkt.NIC, Addr: id.RemoteAddress, Port: id.RemotePort}, data: p}
+	if e.timestamps {
+		d.at = time.Now()
+	}
+	e.rcv = append(e.rcv, d)
 	e.rcvUsed += cost
 	e.mu.Unlock()
 	if wasEmpty {

@@ -23,7 +23,7 @@ func main() {
 	runs := flag.Int("runs", 5, "runs per workload and runtime.")
 	micro := flag.Float64("micro-seconds", 1, "minimum seconds of operations per micro workload run.")
 	runtimesFlag := flag.String("runtimes", "native,runc,runsc", "runtimes to compare, comma-separated.")
-	platforms := flag.String("platforms", "ptrace", "runsc platforms, comma-separated.")
+	platforms := flag.String("platforms", "systrap,ptrace", "runsc platforms, comma-separated (systrap is runsc's default).")
 	network := flag.String("network", "none", "runsc --network for the runs.")
 	runscBin := flag.String("runsc", "bin/runsc", "the runsc binary.")
 	workdir := flag.String("workdir", "/var/tmp/carapace-bench", "directory on the root filesystem for inputs and the bundle.")

@@ -277,21 +277,17 @@ func TestDoNetworkVethGoesWhenRunscIsKilled(t *testing.T) {
 
 func TestDoNetworkNoneIsLoopbackOnly(t *testing.T) {
 	e := needDoNetwork(t)
-	before, _ := net.Interfaces()
 	cmd, output := doCommand(t, e, "none", "/usr/sbin/ip", "addr")
 	err := cmd.Run()
 	out, stderr := output()
 	if err != nil {
 		t.Fatalf("runsc do: %v\n%s", err, stderr)
 	}
+	// A veth for this sandbox would show inside as eth0 (its inner end is
+	// made in the Sentry's namespace). The host's interface list is no
+	// witness: other tests' sandboxes add and remove veths concurrently.
 	if !strings.Contains(out, ": lo: ") || strings.Contains(out, "eth0") || strings.Count(out, "link/") != 1 {
 		t.Errorf("--network=none: want loopback only, got:\n%s", out)
-	}
-	after, _ := net.Interfaces()
-	for _, i := range after {
-		if strings.HasPrefix(i.Name, "vrs") && !hasInterface(before, i.Name) {
-			t.Errorf("--network=none made interface %s", i.Name)
-		}
 	}
 }
 

@@ -134,7 +134,7 @@ func TestHostNetworkNetlink(t *testing.T) {
 	if _, err := os.Stat("/usr/sbin/ip"); err != nil {
 		t.Skip("needs /usr/sbin/ip in the sandbox")
 	}
-	ifs, err := net.Interfaces()
+	before, err := net.Interfaces()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,16 @@ func TestHostNetworkNetlink(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ip -o link: %v; stderr %s", err, errOut)
 	}
-	for _, i := range ifs {
+	after, err := net.Interfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only interfaces present before and after the dump must be in it:
+	// other tests' sandboxes add and remove veths meanwhile.
+	for _, i := range before {
+		if !hasInterface(after, i.Name) {
+			continue
+		}
 		if !strings.Contains(out, fmt.Sprintf("%d: %s:", i.Index, i.Name)) && !strings.Contains(out, fmt.Sprintf("%d: %s@", i.Index, i.Name)) {
 			t.Errorf("ip -o link in the sandbox does not list the host's %d: %s:\n%s", i.Index, i.Name, out)
 		}

@@ -1,6 +1,7 @@
 // /proc files (proc(5)) that programs commonly read: self links, status,
 // stat, maps, fd directory, cmdline, environ, meminfo, cpuinfo, mounts.
 #include <sys/mman.h>
+#include <sys/personality.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -338,3 +339,13 @@ TEST(Proc, CpuinfoListsEachOnlineCpu) {
 }
 
 }  // namespace
+
+TEST(Proc, PersonalityShowsTheCallersPersona) {
+  EXPECT_CHILD_OK([] {
+    CHILD_CHECK(personality(ADDR_NO_RANDOMIZE) != -1);
+    std::string s;
+    ReadFile("/proc/self/personality", &s);
+    CHILD_CHECK(s == "00040000\n");
+    return 0;
+  });
+}

@@ -149,7 +149,12 @@ func (f *filesystem) processEntries(who owner) []child {
 	file("mountinfo", 0o444, f.mountinfo)
 	file("mounts", 0o444, f.mounts)
 	out = append(out, child{"ns", f.nsDir(who)})
-	file("personality", 0o400, fixedText("00000000\n"))
+	file("personality", 0o400, func(_ context.Context, _ *kernel.ThreadGroup, t *kernel.Task) ([]byte, error) {
+		if t == nil {
+			return []byte("00000000\n"), nil
+		}
+		return fmt.Appendf(nil, "%08x\n", t.Personality()), nil
+	})
 	file("oom_score", 0o444, func(context.Context, *kernel.ThreadGroup, *kernel.Task) ([]byte, error) {
 		return []byte("0\n"), nil
 	})

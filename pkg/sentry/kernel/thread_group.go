@@ -65,6 +65,8 @@ type ThreadGroup struct {
 	// fsizeCur mirrors limits[RLIMIT_FSIZE].Cur for the write path, which
 	// reads it on every write to a regular file without the lock.
 	fsizeCur atomic.Uint64
+	// ioCounts feed /proc/[pid]/io (iocount.go).
+	ioCounts IOCounts
 
 	// Guarded by k.mu.
 	pgid, sid  ThreadID

@@ -1,6 +1,10 @@
 // poll(2), ppoll(2), select(2), pselect(2).
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/select.h>
+#include <sys/socket.h>
+
+#include <vector>
 
 #include "test_util.h"
 
@@ -81,6 +85,51 @@ TEST(Poll, WakesWhenDataArrives) {
   EXPECT_RET(1, poll(&fd, 1, 30000));
   EXPECT_EQ(fd.revents, POLLIN);
   waitpid(pid, nullptr, 0);
+}
+
+// One poll over three kinds of file: each turns readable on its own as
+// data reaches it, and only it.
+TEST(Poll, EventfdPipeAndSocketpairReadyIndependently) {
+  Fd efd(eventfd(0, EFD_NONBLOCK));
+  ASSERT_OK(efd.get());
+  Pipe p;
+  int sv[2];
+  ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+  Fd s0(sv[0]), s1(sv[1]);
+  struct pollfd fds[3] = {{efd.get(), POLLIN, 0}, {p.r.get(), POLLIN, 0}, {s0.get(), POLLIN, 0}};
+  auto revents = [&] {
+    return std::vector<short>{fds[0].revents, fds[1].revents, fds[2].revents};
+  };
+  EXPECT_RET(0, poll(fds, 3, 0));
+  EXPECT_EQ(revents(), (std::vector<short>{0, 0, 0}));
+
+  uint64_t one = 1;
+  ASSERT_RET(8, write(efd.get(), &one, 8));
+  EXPECT_RET(1, poll(fds, 3, 0));
+  EXPECT_EQ(revents(), (std::vector<short>{POLLIN, 0, 0}));
+
+  ASSERT_RET(1, write(p.w.get(), "p", 1));
+  EXPECT_RET(2, poll(fds, 3, 0));
+  EXPECT_EQ(revents(), (std::vector<short>{POLLIN, POLLIN, 0}));
+
+  // The socket's data comes from another process while poll sleeps.
+  pid_t pid = fork();
+  if (pid == 0) {
+    SleepMs(50);
+    _exit(send(s1.get(), "s", 1, 0) == 1 ? 0 : 1);
+  }
+  uint64_t got;
+  ASSERT_RET(8, read(efd.get(), &got, 8));
+  char c;
+  ASSERT_RET(1, read(p.r.get(), &c, 1));
+  EXPECT_RET(1, poll(fds, 3, 30000));
+  EXPECT_EQ(revents(), (std::vector<short>{0, 0, POLLIN}));
+  int status;
+  ASSERT_RET(pid, waitpid(pid, &status, 0));
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ASSERT_RET(1, recv(s0.get(), &c, 1, 0));
+  EXPECT_EQ(c, 's');
+  EXPECT_RET(0, poll(fds, 3, 0));
 }
 
 TEST(Poll, BadArrayIsEFAULT) {

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"carapace.dev/carapace/pkg/hostarch"
+	"carapace.dev/carapace/pkg/sentry/memmap"
 	"carapace.dev/carapace/pkg/sentry/pgalloc"
 	"carapace.dev/carapace/pkg/sentry/vfs"
 	"carapace.dev/carapace/pkg/usermem"
@@ -280,14 +281,18 @@ func (f *regularFile) Seek(_ context.Context, _ *vfs.FileDescription, offset int
 }
 
 // Allocate implements vfs.FileDescriptionImpl: mode 0 and
-// FALLOC_FL_KEEP_SIZE allocate pages; other modes are not supported.
+// FALLOC_FL_KEEP_SIZE allocate pages, FALLOC_FL_PUNCH_HOLE|KEEP_SIZE
+// zeroes a range; other modes are not supported.
 func (f *regularFile) Allocate(_ context.Context, mode, offset, length uint64) error {
-	if mode&^unix.FALLOC_FL_KEEP_SIZE != 0 {
-		return unix.EOPNOTSUPP
-	}
 	end := offset + length
 	if length == 0 || end < offset || end > uint64(maxFileSize) {
 		return unix.EINVAL
+	}
+	if mode == unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE {
+		return f.punchHole(offset, end)
+	}
+	if mode&^unix.FALLOC_FL_KEEP_SIZE != 0 {
+		return unix.EOPNOTSUPP
 	}
 	d := f.inode.data
 	d.mu.Lock()
@@ -304,4 +309,77 @@ func (f *regularFile) Allocate(_ context.Context, mode, offset, length uint64) e
 		d.size = int64(end)
 	}
 	return nil
+}
+
+// punchHole makes [start, end) read as zeros without changing the size:
+// pages wholly inside the range are freed (so the hole costs no memory),
+// the partial pages at its edges are zeroed in place.
+func (f *regularFile) punchHole(start, end uint64) error {
+	d := f.inode.data
+	d.mu.Lock()
+	if d.seals&(unix.F_SEAL_WRITE|unix.F_SEAL_FUTURE_WRITE) != 0 {
+		d.mu.Unlock()
+		return unix.EPERM
+	}
+	firstWhole := (start + pageSize - 1) / pageSize
+	endWhole := end / pageSize // exclusive
+	for _, edge := range [2]uint64{start / pageSize, (end - 1) / pageSize} {
+		if edge >= firstWhole && edge < endWhole {
+			continue
+		}
+		if p, ok := d.pages[edge]; ok {
+			lo, hi := edge*pageSize, edge*pageSize+pageSize
+			clear(p.b[max(start, lo)-lo : min(end, hi)-lo])
+		}
+	}
+	if firstWhole < endWhole {
+		// Shared mappings must fault the freed pages in anew; private
+		// copies already made stay, as with Linux's shmem.
+		d.invalidateRangeLocked(firstWhole*pageSize, endWhole*pageSize)
+		fs := f.inode.fs
+		if endWhole-firstWhole <= uint64(len(d.pages)) {
+			for idx := firstWhole; idx < endWhole; idx++ {
+				if p, ok := d.pages[idx]; ok {
+					d.freePageLocked(fs, idx, p)
+				}
+			}
+		} else {
+			for idx, p := range d.pages {
+				if idx >= firstWhole && idx < endWhole {
+					d.freePageLocked(fs, idx, p)
+				}
+			}
+		}
+	}
+	d.mu.Unlock()
+	i := f.inode
+	i.mu.Lock()
+	i.touchLocked(false, true, true)
+	i.mu.Unlock()
+	return nil
+}
+
+// freePageLocked returns page idx to the memory file. Call with mu held
+// for writing.
+func (r *regularData) freePageLocked(fs *filesystem, idx uint64, p page) {
+	fs.mf.DecRef(p.fr)
+	fs.unreserve(pageSize)
+	delete(r.pages, idx)
+}
+
+// invalidateRangeLocked drops shared translations of file offsets
+// [start, end). Call with mu held.
+func (r *regularData) invalidateRangeLocked(start, end uint64) {
+	for _, mp := range r.mappings {
+		mEnd := mp.offset + uint64(mp.ar.Length())
+		lo, hi := max(start, mp.offset), min(end, mEnd)
+		if lo >= hi {
+			continue
+		}
+		ar := hostarch.AddrRange{
+			Start: mp.ar.Start + hostarch.Addr(lo-mp.offset),
+			End:   mp.ar.Start + hostarch.Addr(hi-mp.offset),
+		}
+		mp.ms.Invalidate(ar, memmap.InvalidateOpts{})
+	}
 }

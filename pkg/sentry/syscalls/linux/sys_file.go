@@ -40,6 +40,12 @@ func isBlocking(f *vfs.FileDescription) bool {
 // offset < 0), waiting while the file has nothing to give if it is
 // blocking: the VFS never blocks, so the wait is here.
 func readFile(t *kernel.Task, f *vfs.FileDescription, dst usermem.IOSequence, offset int64) (int64, error) {
+	n, err := readFileWaiting(t, f, dst, offset)
+	t.ThreadGroup().IOCounts().AccountRead(n) // /proc/[pid]/io rchar, syscr
+	return n, err
+}
+
+func readFileWaiting(t *kernel.Task, f *vfs.FileDescription, dst usermem.IOSequence, offset int64) (int64, error) {
 	n, err := readOnce(t, f, dst, offset)
 	if err != unix.EAGAIN || !isBlocking(f) {
 		return n, err
@@ -92,6 +98,12 @@ func writeOnce(t *kernel.Task, f *vfs.FileDescription, src usermem.IOSequence, o
 // writeFile writes src to f; a blocking file takes all of it, waiting
 // for room as needed, unless a signal interrupts after part was written.
 func writeFile(t *kernel.Task, f *vfs.FileDescription, src usermem.IOSequence, offset int64) (int64, error) {
+	n, err := writeFileWaiting(t, f, src, offset)
+	t.ThreadGroup().IOCounts().AccountWrite(n) // /proc/[pid]/io wchar, syscw
+	return n, err
+}
+
+func writeFileWaiting(t *kernel.Task, f *vfs.FileDescription, src usermem.IOSequence, offset int64) (int64, error) {
 	src, err := limitFileWrite(t, f, src, offset)
 	if err != nil {
 		return 0, err
@@ -766,6 +778,16 @@ const sendfileChunk = 64 << 10
 // advancing it; else the file offset) to out (at outOff likewise), as
 // sendfile(2) and copy_file_range(2) do, through a kernel buffer.
 func copyBetween(t *kernel.Task, in, out *vfs.FileDescription, inOff, outOff *int64, count int64) (int64, error) {
+	n, err := copyChunks(t, in, out, inOff, outOff, count)
+	// Linux counts the whole copy as one read and one write of the
+	// bytes moved, however many chunks it took.
+	c := t.ThreadGroup().IOCounts()
+	c.AccountRead(n)
+	c.AccountWrite(n)
+	return n, err
+}
+
+func copyChunks(t *kernel.Task, in, out *vfs.FileDescription, inOff, outOff *int64, count int64) (int64, error) {
 	// RLIMIT_FSIZE cuts the copy before anything is read, so that no
 	// input is consumed that cannot be written.
 	woff := int64(-1)
@@ -789,7 +811,7 @@ func copyBetween(t *kernel.Task, in, out *vfs.FileDescription, inOff, outOff *in
 		var n int64
 		var err error
 		if done == 0 {
-			n, err = readFile(t, in, dst, off)
+			n, err = readFileWaiting(t, in, dst, off)
 		} else {
 			n, err = readOnce(t, in, dst, off)
 		}
@@ -807,7 +829,7 @@ func copyBetween(t *kernel.Task, in, out *vfs.FileDescription, inOff, outOff *in
 		if outOff != nil {
 			woff = *outOff
 		}
-		w, werr := writeFile(t, out, src, woff)
+		w, werr := writeFileWaiting(t, out, src, woff)
 		if outOff != nil {
 			*outOff += w
 		}

@@ -79,6 +79,10 @@ type endpoint struct {
 	acceptQ  []*endpoint
 	synRcvd  map[*endpoint]struct{}
 	listener *endpoint
+	// SYN cookies sent recently: only then is a bare ACK to the listener
+	// checked as a cookie.
+	cookiesSent  bool
+	cookieSentAt time.Duration
 
 	// Send sequence space.
 	iss, sndUna, sndNxt, sndMax uint32

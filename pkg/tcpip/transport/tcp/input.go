@@ -35,21 +35,45 @@ func (e *endpoint) handleListen(id stack.TransportEndpointID, s *segment, pkt *s
 	switch {
 	case s.has(header.TCPFlagRst):
 		return
+	case s.has(header.TCPFlagAck) && !s.has(header.TCPFlagSyn):
+		if !e.acceptCookie(id, s, pkt) {
+			sendRSTTo(e.stack, id, s.ack, 0, header.TCPFlagRst)
+		}
+		return
 	case s.has(header.TCPFlagAck):
 		sendRSTTo(e.stack, id, s.ack, 0, header.TCPFlagRst)
 		return
 	case !s.has(header.TCPFlagSyn) || s.has(header.TCPFlagFin):
 		return
 	}
+	if len(e.acceptQ) >= e.backlog {
+		// Accept queue full: drop, and let the peer's SYN retransmission
+		// try again later, as Linux does (even with SYN cookies).
+		return
+	}
 	if len(e.synRcvd)+len(e.acceptQ) >= e.backlog {
-		// Backlog full: drop, and let the peer's SYN retransmission try
-		// again later, as Linux does without SYN cookies.
+		// SYN queue full: answer statelessly (RFC 4987 §3.6).
+		e.sendCookieSynAck(id, s)
 		return
 	}
 	r, err := e.stack.FindRoute(0, id.LocalAddress, id.RemoteAddress, e.netProto)
 	if err != nil {
 		return
 	}
+	c := e.newChild(id, r)
+	c.irs, c.rcvNxt = s.seq, s.seq+1
+	c.processSynOptions(s, true)
+	c.state = StateSynRcvd
+	if !e.registerChild(c, id) {
+		return
+	}
+	c.sendSYN()
+	c.unlock()
+}
+
+// newChild makes a locked connection endpoint for id inheriting the
+// listener's options, with its send side initialised.
+func (e *endpoint) newChild(id stack.TransportEndpointID, r *stack.Route) *endpoint {
 	c := newEndpoint(e.stack, e.netProto, nil)
 	c.mu.Lock()
 	c.noDelay, c.keepalive, c.keepIdle, c.keepIntvl, c.keepCount = e.noDelay, e.keepalive, e.keepIdle, e.keepIntvl, e.keepCount
@@ -59,9 +83,13 @@ func (e *endpoint) handleListen(id stack.TransportEndpointID, s *segment, pkt *s
 	}
 	c.id, c.route, c.listener, c.bindNIC = id, r, e, e.bindNIC
 	c.initSend()
-	c.irs, c.rcvNxt = s.seq, s.seq+1
-	c.processSynOptions(s, true)
-	c.state = StateSynRcvd
+	return c
+}
+
+// registerChild reserves the port for the locked child c, registers it
+// and adds it to the SYN queue. On failure it closes and unlocks c and
+// returns false.
+func (e *endpoint) registerChild(c *endpoint, id stack.TransportEndpointID) bool {
 	// The connection holds the port too (sharing it with its listener),
 	// so the port stays busy after the listener closes, as on Linux.
 	res, perr := e.stack.Ports().Reserve(stack.Reservation{Proto: ProtocolNumber, Family: e.family(), Addr: id.LocalAddress, Port: id.LocalPort,
@@ -70,7 +98,7 @@ func (e *endpoint) handleListen(id stack.TransportEndpointID, s *segment, pkt *s
 	if perr != nil {
 		c.state = StateClosed
 		c.unlock()
-		return
+		return false
 	}
 	c.res = res
 	if err := e.stack.RegisterTransportEndpoint(ProtocolNumber, id, c, false); err != nil {
@@ -78,12 +106,11 @@ func (e *endpoint) handleListen(id stack.TransportEndpointID, s *segment, pkt *s
 		c.res = nil
 		c.state = StateClosed
 		c.unlock()
-		return
+		return false
 	}
 	c.registered = true
 	e.synRcvd[c] = struct{}{}
-	c.sendSYN()
-	c.unlock()
+	return true
 }
 
 // processSynOptions negotiates from the peer's SYN (RFC 7323 §2.2, §3.2;

@@ -1,5 +1,6 @@
 // Package tcp is the TCP transport (RFC 9293): the connection state
-// machine with listen backlog and accept queue, MSS, window scaling and
+// machine with listen backlog and accept queue (SYN cookies, RFC 4987,
+// when the SYN queue is full), MSS, window scaling and
 // timestamps (RFC 7323), retransmission with RFC 6298 RTO estimation, slow
 // start and congestion avoidance (RFC 5681) with NewReno fast recovery
 // (RFC 6582), Nagle, half-close, zero-window probing, keepalive and
@@ -7,6 +8,7 @@
 package tcp
 
 import (
+	"crypto/rand"
 	"encoding/binary"
 	"time"
 
@@ -43,11 +45,17 @@ const (
 type protocol struct {
 	stack  *stack.Stack
 	secret uint64
+	// cookieKey keys SYN cookies. Unlike secret it comes from crypto/rand:
+	// a predictable key would let anyone forge connections.
+	cookieKey [32]byte
 }
 
 // NewProtocol is the stack.TransportProtocolFactory for TCP.
 func NewProtocol(s *stack.Stack) stack.TransportProtocol {
-	return &protocol{stack: s, secret: uint64(s.Rand32())<<32 | uint64(s.Rand32())}
+	p := &protocol{stack: s, secret: uint64(s.Rand32())<<32 | uint64(s.Rand32())}
+	// crypto/rand.Read never fails (it aborts the program instead).
+	rand.Read(p.cookieKey[:])
+	return p
 }
 
 // hash is the keyed function F of RFC 6528 over a connection's 4-tuple

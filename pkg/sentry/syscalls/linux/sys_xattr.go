@@ -49,14 +49,19 @@ func getxattr(t *kernel.Task, fd int32, args arch.SyscallArguments, follow bool)
 	if err != nil {
 		return 0, err
 	}
-	size := args[3].Uint64()
+	return copyOutXattrValue(t, args[2].Pointer(), args[3].Uint64(), []byte(v))
+}
+
+// copyOutXattrValue answers getxattr(2) and listxattr(2) alike: a zero
+// size asks only for the length, a buffer too small is ERANGE.
+func copyOutXattrValue(t *kernel.Task, addr hostarch.Addr, size uint64, v []byte) (uintptr, error) {
 	if size == 0 {
 		return uintptr(len(v)), nil
 	}
 	if uint64(len(v)) > size {
 		return 0, unix.ERANGE
 	}
-	if _, err := t.CopyOut(args[2].Pointer(), []byte(v)); err != nil {
+	if _, err := t.CopyOut(addr, v); err != nil {
 		return 0, unix.EFAULT
 	}
 	return uintptr(len(v)), nil
@@ -141,17 +146,7 @@ func listxattr(t *kernel.Task, fd int32, args arch.SyscallArguments, follow bool
 	if len(buf) > xattrListMax {
 		return 0, unix.E2BIG
 	}
-	size := args[2].Uint64()
-	if size == 0 {
-		return uintptr(len(buf)), nil
-	}
-	if uint64(len(buf)) > size {
-		return 0, unix.ERANGE
-	}
-	if _, err := t.CopyOut(args[1].Pointer(), buf); err != nil {
-		return 0, unix.EFAULT
-	}
-	return uintptr(len(buf)), nil
+	return copyOutXattrValue(t, args[1].Pointer(), args[2].Uint64(), buf)
 }
 
 // Listxattr implements listxattr(2).

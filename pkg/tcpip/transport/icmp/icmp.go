@@ -8,6 +8,7 @@
 package icmp
 
 import (
+	"carapace.dev/carapace/pkg/tcpip/transport/internal/dgramopts"
 	"encoding/binary"
 	"io"
 	"sync"
@@ -25,9 +26,6 @@ const (
 )
 
 const (
-	defaultBufferSize = 212992
-	minBufferSize     = 4096
-	maxBufferSize     = 4 << 20
 	// maxMessage bounds one echo request (IPv4's largest payload).
 	maxMessage = 65535 - header.IPv4MinimumSize
 )
@@ -61,7 +59,7 @@ func (p *protocol) NewEndpoint(netProto tcpip.NetworkProtocolNumber, wq *tcpip.W
 		return nil, tcpip.ErrUnknownProtocol
 	}
 	return &endpoint{stack: p.stack, proto: p.number, netProto: netProto, wq: wq,
-		rcvBufSize: defaultBufferSize, sndBufSize: defaultBufferSize}, nil
+		opts: dgramopts.New(dgramopts.DefaultBufferSize, dgramopts.DefaultBufferSize)}, nil
 }
 
 // ParsePorts makes an echo reply's identifier both ports, so the stack's
@@ -102,15 +100,11 @@ type endpoint struct {
 	registered bool
 	remote     tcpip.FullAddress
 	route      *stack.Route
-	ttl        uint8
-	tos        uint8
-	timestamps bool
+	opts       dgramopts.Options
 	shutRead   bool
 	shutWrite  bool
 	rcv        []message
 	rcvUsed    int
-	rcvBufSize int
-	sndBufSize int
 }
 
 func (e *endpoint) WaitQueue() *tcpip.WaitQueue { return e.wq }
@@ -245,49 +239,19 @@ func (e *endpoint) RemoteAddress() (tcpip.FullAddress, *tcpip.Error) {
 func (e *endpoint) SetSockOpt(opt tcpip.SockOpt, v int) *tcpip.Error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	switch opt {
-	case tcpip.TimestampOption:
-		e.timestamps = v != 0
-	case tcpip.TOSOption:
-		if v < 0 || v > 255 {
-			return tcpip.ErrInvalidOptionValue
-		}
-		e.tos = uint8(v)
-	case tcpip.TTLOption:
-		if v < 0 || v > 255 {
-			return tcpip.ErrInvalidOptionValue
-		}
-		e.ttl = uint8(v)
-	case tcpip.ReceiveBufferSizeOption:
-		e.rcvBufSize = min(max(v, minBufferSize), maxBufferSize)
-	case tcpip.SendBufferSizeOption:
-		e.sndBufSize = min(max(v, minBufferSize), maxBufferSize)
-	default:
-		return tcpip.ErrUnknownProtocolOption
+	if ok, err := e.opts.Set(opt, v); ok {
+		return err
 	}
-	return nil
+	return tcpip.ErrUnknownProtocolOption
 }
 
 func (e *endpoint) GetSockOpt(opt tcpip.SockOpt) (int, *tcpip.Error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if v, ok := e.opts.Get(opt); ok {
+		return v, nil
+	}
 	switch opt {
-	case tcpip.TimestampOption:
-		if e.timestamps {
-			return 1, nil
-		}
-		return 0, nil
-	case tcpip.TOSOption:
-		return int(e.tos), nil
-	case tcpip.TTLOption:
-		if e.ttl == 0 {
-			return header.IPv4DefaultTTL, nil
-		}
-		return int(e.ttl), nil
-	case tcpip.ReceiveBufferSizeOption:
-		return e.rcvBufSize, nil
-	case tcpip.SendBufferSizeOption:
-		return e.sndBufSize, nil
 	case tcpip.ReceiveQueueSizeOption:
 		if len(e.rcv) == 0 {
 			return 0, nil
@@ -388,7 +352,7 @@ func (e *endpoint) Write(src io.Reader, opts tcpip.WriteOptions) (int64, *tcpip.
 		header.EncodeICMPv4(msg, echo, 0, rest)
 	}
 	pkt := stack.NewOutboundPacket(r.MaxHeaderLength(), msg)
-	if err := r.WritePacket(e.proto, stack.NetworkParams{TTL: e.ttl, TOS: e.tos}, pkt); err != nil {
+	if err := r.WritePacket(e.proto, stack.NetworkParams{TTL: e.opts.TTL, TOS: e.opts.TOS}, pkt); err != nil {
 		return 0, err
 	}
 	return int64(len(msg)), nil
@@ -404,13 +368,13 @@ func (e *endpoint) HandlePacket(id stack.TransportEndpointID, pkt *stack.PacketB
 		return
 	}
 	cost := max(len(pkt.Data), 64)
-	if e.rcvUsed+cost > e.rcvBufSize {
+	if e.rcvUsed+cost > e.opts.RcvBufSize {
 		e.mu.Unlock()
 		return
 	}
 	wasEmpty := len(e.rcv) == 0
 	m := message{from: tcpip.FullAddress{NIC: pkt.NIC, Addr: id.RemoteAddress}, data: append([]byte(nil), pkt.Data...)}
-	if e.timestamps {
+	if e.opts.Timestamps {
 		m.at = time.Now()
 	}
 	e.rcv = append(e.rcv, m)

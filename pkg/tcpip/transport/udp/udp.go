@@ -3,6 +3,7 @@
 package udp
 
 import (
+	"carapace.dev/carapace/pkg/tcpip/transport/internal/dgramopts"
 	"encoding/binary"
 	"io"
 	"sync"
@@ -18,10 +19,8 @@ const ProtocolNumber = header.UDPProtocolNumber
 
 // Buffer defaults (Linux's net.core.{r,w}mem_default).
 const (
-	DefaultReceiveBufferSize = 212992
-	DefaultSendBufferSize    = 212992
-	maxBufferSize            = 4 << 20
-	minBufferSize            = 4096
+	DefaultReceiveBufferSize = dgramopts.DefaultBufferSize
+	DefaultSendBufferSize    = dgramopts.DefaultBufferSize
 	// MaxPayload is the largest IPv4 UDP payload.
 	MaxPayload = 65535 - header.IPv4MinimumSize - header.UDPMinimumSize
 )
@@ -34,7 +33,7 @@ func NewProtocol(s *stack.Stack) stack.TransportProtocol { return &protocol{stac
 func (p *protocol) Number() tcpip.TransportProtocolNumber { return ProtocolNumber }
 
 func (p *protocol) NewEndpoint(netProto tcpip.NetworkProtocolNumber, wq *tcpip.WaitQueue) (tcpip.Endpoint, *tcpip.Error) {
-	return &endpoint{stack: p.stack, netProto: netProto, wq: wq, rcvBufSize: DefaultReceiveBufferSize, sndBufSize: DefaultSendBufferSize}, nil
+	return &endpoint{stack: p.stack, netProto: netProto, wq: wq, opts: dgramopts.New(DefaultReceiveBufferSize, DefaultSendBufferSize)}, nil
 }
 
 func (p *protocol) ParsePorts(b []byte) (uint16, uint16, bool) {
@@ -82,15 +81,11 @@ type endpoint struct {
 	reuseAddr  bool
 	reusePort  bool
 	broadcast  bool
-	ttl        uint8
-	tos        uint8
-	timestamps bool
+	opts       dgramopts.Options
 	shutRead   bool
 	shutWrite  bool
 	rcv        []datagram
 	rcvUsed    int
-	rcvBufSize int
-	sndBufSize int
 	lastErr    *tcpip.Error
 }
 
@@ -263,6 +258,9 @@ func boolInt(b bool) int {
 func (e *endpoint) SetSockOpt(opt tcpip.SockOpt, v int) *tcpip.Error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if ok, err := e.opts.Set(opt, v); ok {
+		return err
+	}
 	switch opt {
 	case tcpip.ReuseAddressOption:
 		e.reuseAddr = v != 0
@@ -270,22 +268,6 @@ func (e *endpoint) SetSockOpt(opt tcpip.SockOpt, v int) *tcpip.Error {
 		e.reusePort = v != 0
 	case tcpip.BroadcastOption:
 		e.broadcast = v != 0
-	case tcpip.TimestampOption:
-		e.timestamps = v != 0
-	case tcpip.TOSOption:
-		if v < 0 || v > 255 {
-			return tcpip.ErrInvalidOptionValue
-		}
-		e.tos = uint8(v)
-	case tcpip.TTLOption:
-		if v < 0 || v > 255 {
-			return tcpip.ErrInvalidOptionValue
-		}
-		e.ttl = uint8(v)
-	case tcpip.ReceiveBufferSizeOption:
-		e.rcvBufSize = min(max(v, minBufferSize), maxBufferSize)
-	case tcpip.SendBufferSizeOption:
-		e.sndBufSize = min(max(v, minBufferSize), maxBufferSize)
 	default:
 		return tcpip.ErrUnknownProtocolOption
 	}
@@ -295,6 +277,9 @@ func (e *endpoint) SetSockOpt(opt tcpip.SockOpt, v int) *tcpip.Error {
 func (e *endpoint) GetSockOpt(opt tcpip.SockOpt) (int, *tcpip.Error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if v, ok := e.opts.Get(opt); ok {
+		return v, nil
+	}
 	switch opt {
 	case tcpip.ReuseAddressOption:
 		return boolInt(e.reuseAddr), nil
@@ -302,22 +287,6 @@ func (e *endpoint) GetSockOpt(opt tcpip.SockOpt) (int, *tcpip.Error) {
 		return boolInt(e.reusePort), nil
 	case tcpip.BroadcastOption:
 		return boolInt(e.broadcast), nil
-	case tcpip.TimestampOption:
-		if e.timestamps {
-			return 1, nil
-		}
-		return 0, nil
-	case tcpip.TOSOption:
-		return int(e.tos), nil
-	case tcpip.TTLOption:
-		if e.ttl == 0 {
-			return header.IPv4DefaultTTL, nil
-		}
-		return int(e.ttl), nil
-	case tcpip.ReceiveBufferSizeOption:
-		return e.rcvBufSize, nil
-	case tcpip.SendBufferSizeOption:
-		return e.sndBufSize, nil
 	case tcpip.ReceiveQueueSizeOption:
 		// FIONREAD on UDP reports the next datagram's size.
 		if len(e.rcv) == 0 {
@@ -447,7 +416,7 @@ func (e *endpoint) Write(src io.Reader, opts tcpip.WriteOptions) (int64, *tcpip.
 	h := pkt.Header.Prepend(header.UDPMinimumSize)
 	header.EncodeUDPHeader(h, e.id.LocalPort, dport, len(payload), header.Checksum(payload, 0), r.LocalAddress, r.RemoteAddress)
 	pkt.TransportHeader = h
-	if err := r.WritePacket(ProtocolNumber, stack.NetworkParams{TTL: e.ttl, TOS: e.tos}, pkt); err != nil {
+	if err := r.WritePacket(ProtocolNumber, stack.NetworkParams{TTL: e.opts.TTL, TOS: e.opts.TOS}, pkt); err != nil {
 		return 0, err
 	}
 	return int64(len(payload)), nil
@@ -475,14 +444,14 @@ func (e *endpoint) HandlePacket(id stack.TransportEndpointID, pkt *stack.PacketB
 	// Account at least a little per datagram so a flood of empty ones is
 	// still bounded.
 	cost := datagramCost(p)
-	if e.rcvUsed+cost > e.rcvBufSize {
+	if e.rcvUsed+cost > e.opts.RcvBufSize {
 		e.mu.Unlock()
 		e.stack.Stats().UDPReceiveBufferFull.Add(1)
 		return
 	}
 	wasEmpty := len(e.rcv) == 0
 	d := datagram{from: tcpip.FullAddress{NIC: pkt.NIC, Addr: id.RemoteAddress, Port: id.RemotePort}, data: p}
-	if e.timestamps {
+	if e.opts.Timestamps {
 		d.at = time.Now()
 	}
 	e.rcv = append(e.rcv, d)

@@ -2,6 +2,7 @@ package hostinet
 
 import (
 	"bytes"
+	"carapace.dev/carapace/pkg/sentry/socket/sockettest"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -58,11 +59,6 @@ func (e *env) wrap(fd *vfs.FileDescription) *tsock {
 	return ts
 }
 
-func seq(b []byte) usermem.IOSequence {
-	s, _ := usermem.BytesSequence(&usermem.BytesIO{Bytes: b}, 0, int64(len(b)), usermem.IOOpts{})
-	return s
-}
-
 func inet4(ip [4]byte, port uint16) []byte {
 	b := make([]byte, 16)
 	binary.LittleEndian.PutUint16(b, unix.AF_INET)
@@ -103,7 +99,7 @@ func (s *tsock) wait(mask waiter.EventMask) {
 func (s *tsock) sendAll(b []byte) {
 	s.e.t.Helper()
 	for len(b) > 0 {
-		n, err := s.SendMsg(nil, seq(b), nil, 0, socket.ControlMessages{})
+		n, err := s.SendMsg(nil, sockettest.Seq(b), nil, 0, socket.ControlMessages{})
 		if err == unix.EAGAIN {
 			s.wait(waiter.EventOut)
 			continue
@@ -120,7 +116,7 @@ func (s *tsock) recvFull(n int) []byte {
 	out := make([]byte, 0, n)
 	buf := make([]byte, n)
 	for len(out) < n {
-		got, _, _, _, err := s.RecvMsg(nil, seq(buf[:n-len(out)]), 0, false)
+		got, _, _, _, err := s.RecvMsg(nil, sockettest.Seq(buf[:n-len(out)]), 0, false)
 		if err == unix.EAGAIN {
 			s.wait(waiter.EventIn)
 			continue
@@ -217,7 +213,7 @@ func TestConnectToHostServer(t *testing.T) {
 	// The server closed: EOF.
 	s.wait(waiter.EventIn)
 	buf := make([]byte, 8)
-	if n, _, _, _, err := s.RecvMsg(nil, seq(buf), 0, false); n != 0 || err != nil {
+	if n, _, _, _, err := s.RecvMsg(nil, sockettest.Seq(buf), 0, false); n != 0 || err != nil {
 		t.Fatalf("recv after peer close = %d, %v; want EOF", n, err)
 	}
 }
@@ -311,12 +307,12 @@ func TestUDP(t *testing.T) {
 	}
 	an, _ := a.SockName(nil)
 	bn, _ := b.SockName(nil)
-	if _, err := a.SendMsg(nil, seq([]byte("datagram!")), bn, 0, socket.ControlMessages{}); err != nil {
+	if _, err := a.SendMsg(nil, sockettest.Seq([]byte("datagram!")), bn, 0, socket.ControlMessages{}); err != nil {
 		t.Fatal(err)
 	}
 	b.wait(waiter.EventIn)
 	buf := make([]byte, 4)
-	n, mflags, from, _, err := b.RecvMsg(nil, seq(buf), unix.MSG_TRUNC, true)
+	n, mflags, from, _, err := b.RecvMsg(nil, sockettest.Seq(buf), unix.MSG_TRUNC, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +322,7 @@ func TestUDP(t *testing.T) {
 	if !bytes.Equal(from[:8], an[:8]) {
 		t.Fatalf("from %x, want %x", from, an)
 	}
-	if _, _, _, _, err := b.RecvMsg(nil, seq(buf), 0, false); err != unix.EAGAIN {
+	if _, _, _, _, err := b.RecvMsg(nil, sockettest.Seq(buf), 0, false); err != unix.EAGAIN {
 		t.Fatalf("recv on empty socket: %v, want EAGAIN", err)
 	}
 	// A UDP socket from the host reaches it too.
@@ -339,7 +335,7 @@ func TestUDP(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.wait(waiter.EventIn)
-	if n, _, _, _, err := b.RecvMsg(nil, seq(buf), 0, false); n != 4 || err != nil || string(buf) != "host" {
+	if n, _, _, _, err := b.RecvMsg(nil, sockettest.Seq(buf), 0, false); n != 4 || err != nil || string(buf) != "host" {
 		t.Fatalf("recv from host = %d %q, %v", n, buf, err)
 	}
 }
@@ -457,7 +453,7 @@ func TestReadiness(t *testing.T) {
 	entry, ch := waiter.NewChannelEntry(waiter.EventIn)
 	b.EventRegister(entry)
 	defer b.EventUnregister(entry)
-	if _, err := a.SendMsg(nil, seq([]byte("x")), bn, 0, socket.ControlMessages{}); err != nil {
+	if _, err := a.SendMsg(nil, sockettest.Seq([]byte("x")), bn, 0, socket.ControlMessages{}); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -549,12 +545,12 @@ func TestPingSocket(t *testing.T) {
 	}
 	s := e.wrap(fd)
 	echo := []byte{8, 0, 0, 0, 0, 0, 0, 1, 'h', 'i'} // type 8 (echo), the host fills id and checksum
-	if _, err := s.SendMsg(nil, seq(echo), inet4(loopback4, 0), 0, socket.ControlMessages{}); err != nil {
+	if _, err := s.SendMsg(nil, sockettest.Seq(echo), inet4(loopback4, 0), 0, socket.ControlMessages{}); err != nil {
 		t.Fatal(err)
 	}
 	s.wait(waiter.EventIn)
 	buf := make([]byte, 64)
-	n, _, _, _, err := s.RecvMsg(nil, seq(buf), 0, false)
+	n, _, _, _, err := s.RecvMsg(nil, sockettest.Seq(buf), 0, false)
 	if err != nil || n != int64(len(echo)) || buf[0] != 0 || string(buf[8:10]) != "hi" {
 		t.Fatalf("echo reply = %x, %v", buf[:n], err)
 	}

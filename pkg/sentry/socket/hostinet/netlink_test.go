@@ -2,6 +2,7 @@ package hostinet
 
 import (
 	"bytes"
+	"carapace.dev/carapace/pkg/sentry/socket/sockettest"
 	"encoding/binary"
 	"syscall"
 	"testing"
@@ -38,13 +39,13 @@ func TestNetlinkDumpsHostLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	req := nlRequest(unix.RTM_GETLINK, unix.NLM_F_REQUEST|unix.NLM_F_DUMP, unix.SizeofIfInfomsg)
-	if _, err := s.SendMsg(nil, seq(req), nlAddr(0, 0), 0, socket.ControlMessages{}); err != nil {
+	if _, err := s.SendMsg(nil, sockettest.Seq(req), nlAddr(0, 0), 0, socket.ControlMessages{}); err != nil {
 		t.Fatalf("RTM_GETLINK dump: %v", err)
 	}
 	var all []byte
 	buf := make([]byte, 32<<10)
 	for !bytes.Contains(all, []byte{unix.NLMSG_DONE, 0}) {
-		n, _, _, _, err := s.RecvMsg(nil, seq(buf), 0, false)
+		n, _, _, _, err := s.RecvMsg(nil, sockettest.Seq(buf), 0, false)
 		if err == unix.EAGAIN {
 			s.wait(waiter.EventIn)
 			continue
@@ -81,14 +82,14 @@ func TestNetlinkRefusesWrites(t *testing.T) {
 	}
 	for _, typ := range []uint16{unix.RTM_NEWLINK, unix.RTM_DELADDR, unix.RTM_NEWROUTE, unix.RTM_SETLINK} {
 		req := nlRequest(typ, unix.NLM_F_REQUEST|unix.NLM_F_ACK, unix.SizeofIfInfomsg)
-		if _, err := s.SendMsg(nil, seq(req), nil, 0, socket.ControlMessages{}); err != unix.EPERM {
+		if _, err := s.SendMsg(nil, sockettest.Seq(req), nil, 0, socket.ControlMessages{}); err != unix.EPERM {
 			t.Errorf("message type %d: %v, want EPERM", typ, err)
 		}
 	}
 	// A read-only request followed by a write is refused as a whole.
 	two := append(nlRequest(unix.RTM_GETADDR, unix.NLM_F_REQUEST|unix.NLM_F_DUMP, 8),
 		nlRequest(unix.RTM_DELLINK, unix.NLM_F_REQUEST, unix.SizeofIfInfomsg)...)
-	if _, err := s.SendMsg(nil, seq(two), nil, 0, socket.ControlMessages{}); err != unix.EPERM {
+	if _, err := s.SendMsg(nil, sockettest.Seq(two), nil, 0, socket.ControlMessages{}); err != unix.EPERM {
 		t.Errorf("GETADDR+DELLINK: %v, want EPERM", err)
 	}
 	if err := s.SetSockOpt(nil, unix.SOL_NETLINK, unix.NETLINK_ADD_MEMBERSHIP, socket.Int32Bytes(unix.RTNLGRP_LINK)); err != unix.ENOPROTOOPT {

@@ -2,6 +2,7 @@ package netlink
 
 import (
 	"bytes"
+	"carapace.dev/carapace/pkg/sentry/socket/sockettest"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -14,7 +15,6 @@ import (
 	"carapace.dev/carapace/pkg/tcpip/link/channel"
 	"carapace.dev/carapace/pkg/tcpip/network/ipv4"
 	"carapace.dev/carapace/pkg/tcpip/stack"
-	"carapace.dev/carapace/pkg/usermem"
 	"golang.org/x/sys/unix"
 )
 
@@ -48,11 +48,6 @@ func newSock(t testing.TB, s *stack.Stack) socket.Socket {
 	return fd.Impl().(socket.Socket)
 }
 
-func seq(b []byte) usermem.IOSequence {
-	s, _ := usermem.BytesSequence(&usermem.BytesIO{Bytes: b}, 0, int64(len(b)), usermem.IOOpts{})
-	return s
-}
-
 func request(typ, flags uint16, seqNo uint32, payload []byte) []byte {
 	m := newMessage(typ, flags, seqNo, 0, payload)
 	return m.done()
@@ -62,13 +57,13 @@ func request(typ, flags uint16, seqNo uint32, payload []byte) []byte {
 // NLMSG_ERROR, returning all messages received.
 func exchange(t *testing.T, s socket.Socket, req []byte) []Message {
 	t.Helper()
-	if n, err := s.SendMsg(nil, seq(req), nil, 0, socket.ControlMessages{}); err != nil || n != int64(len(req)) {
+	if n, err := s.SendMsg(nil, sockettest.Seq(req), nil, 0, socket.ControlMessages{}); err != nil || n != int64(len(req)) {
 		t.Fatalf("send = %d, %v", n, err)
 	}
 	var all []Message
 	for {
 		buf := make([]byte, 8192)
-		n, mflags, _, _, err := s.RecvMsg(nil, seq(buf), 0, true)
+		n, mflags, _, _, err := s.RecvMsg(nil, sockettest.Seq(buf), 0, true)
 		if errors.Is(err, unix.EAGAIN) {
 			return all
 		}
@@ -262,7 +257,7 @@ func TestErrors(t *testing.T) {
 	if msgs := exchange(t, s, req[:len(req)-1]); len(msgs) != 0 {
 		t.Errorf("truncated request answered: %+v", msgs)
 	}
-	if _, err := s.SendMsg(nil, seq(req), sockaddrNl(1234), 0, socket.ControlMessages{}); !errors.Is(err, unix.ECONNREFUSED) {
+	if _, err := s.SendMsg(nil, sockettest.Seq(req), sockaddrNl(1234), 0, socket.ControlMessages{}); !errors.Is(err, unix.ECONNREFUSED) {
 		t.Errorf("send to a user port = %v, want ECONNREFUSED", err)
 	}
 }
@@ -291,16 +286,16 @@ func TestBindAndPeek(t *testing.T) {
 	// MSG_PEEK|MSG_TRUNC with a small buffer gives the datagram's size, as
 	// iproute2 sizes its buffer.
 	req := request(unix.RTM_GETLINK, flagRequest|flagDump, 1, make([]byte, ifinfomsgSize))
-	if _, err := a.SendMsg(nil, seq(req), nil, 0, socket.ControlMessages{}); err != nil {
+	if _, err := a.SendMsg(nil, sockettest.Seq(req), nil, 0, socket.ControlMessages{}); err != nil {
 		t.Fatal(err)
 	}
 	small := make([]byte, 16)
-	n, mflags, _, _, err := a.RecvMsg(nil, seq(small), unix.MSG_PEEK|unix.MSG_TRUNC, false)
+	n, mflags, _, _, err := a.RecvMsg(nil, sockettest.Seq(small), unix.MSG_PEEK|unix.MSG_TRUNC, false)
 	if err != nil || n <= 16 || mflags&unix.MSG_TRUNC == 0 {
 		t.Fatalf("peek = %d, %#x, %v", n, mflags, err)
 	}
 	full := make([]byte, n)
-	m, _, _, _, err := a.RecvMsg(nil, seq(full), 0, false)
+	m, _, _, _, err := a.RecvMsg(nil, sockettest.Seq(full), 0, false)
 	if err != nil || m != n {
 		t.Fatalf("read after peek = %d, %v; want %d", m, err, n)
 	}
@@ -341,12 +336,12 @@ func FuzzRequest(f *testing.F) {
 	st := newStack(f)
 	s := newSock(f, st)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if _, err := s.SendMsg(nil, seq(b), nil, 0, socket.ControlMessages{}); err != nil {
+		if _, err := s.SendMsg(nil, sockettest.Seq(b), nil, 0, socket.ControlMessages{}); err != nil {
 			t.Fatalf("send: %v", err)
 		}
 		for {
 			buf := make([]byte, 65536)
-			n, _, _, _, err := s.RecvMsg(nil, seq(buf), 0, false)
+			n, _, _, _, err := s.RecvMsg(nil, sockettest.Seq(buf), 0, false)
 			if errors.Is(err, unix.EAGAIN) {
 				return
 			}

@@ -1,6 +1,7 @@
 package netstack
 
 import (
+	"carapace.dev/carapace/pkg/sentry/socket/sockettest"
 	"encoding/binary"
 	"errors"
 	"testing"
@@ -53,7 +54,7 @@ func TestLingerTimeoutEndsTheWaitButNotTheConnection(t *testing.T) {
 	n := 0
 	buf := make([]byte, 64<<10)
 	for {
-		m, _, _, _, err := a.RecvMsg(nil, seq(buf), 0, false)
+		m, _, _, _, err := a.RecvMsg(nil, sockettest.Seq(buf), 0, false)
 		if errors.Is(err, unix.EAGAIN) {
 			a.waitFor(waiter.EventIn | waiter.EventHUp)
 			continue
@@ -86,7 +87,7 @@ func TestLingerWaitsForDataToDrain(t *testing.T) {
 		n := 0
 		buf := make([]byte, 64<<10)
 		for {
-			m, _, _, _, err := a.RecvMsg(nil, seq(buf), 0, false)
+			m, _, _, _, err := a.RecvMsg(nil, sockettest.Seq(buf), 0, false)
 			if errors.Is(err, unix.EAGAIN) {
 				a.waitFor(waiter.EventIn)
 				continue

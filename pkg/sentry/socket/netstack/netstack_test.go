@@ -2,6 +2,7 @@ package netstack
 
 import (
 	"bytes"
+	"carapace.dev/carapace/pkg/sentry/socket/sockettest"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -98,18 +99,13 @@ func (s *tsock) waitFor(mask waiter.EventMask) {
 	}
 }
 
-func seq(b []byte) usermem.IOSequence {
-	s, _ := usermem.BytesSequence(&usermem.BytesIO{Bytes: b}, 0, int64(len(b)), usermem.IOOpts{})
-	return s
-}
-
 func (s *tsock) send(b []byte, to []byte, flags int) (int64, error) {
-	return s.SendMsg(nil, seq(b), to, flags, socket.ControlMessages{})
+	return s.SendMsg(nil, sockettest.Seq(b), to, flags, socket.ControlMessages{})
 }
 
 func (s *tsock) recv(n int, flags int) ([]byte, int, []byte, error) {
 	buf := make([]byte, n)
-	got, mflags, from, _, err := s.RecvMsg(nil, seq(buf), flags, true)
+	got, mflags, from, _, err := s.RecvMsg(nil, sockettest.Seq(buf), flags, true)
 	if err != nil {
 		return nil, 0, nil, err
 	}
@@ -252,7 +248,7 @@ func TestTCPEchoLoopback(t *testing.T) {
 				// The echo server: read and write back until EOF.
 				buf := make([]byte, 8192)
 				for {
-					got, _, _, _, err := a.RecvMsg(nil, seq(buf), 0, false)
+					got, _, _, _, err := a.RecvMsg(nil, sockettest.Seq(buf), 0, false)
 					if errors.Is(err, unix.EAGAIN) {
 						a.waitFor(waiter.EventIn)
 						continue
@@ -461,7 +457,7 @@ func TestUDP(t *testing.T) {
 	}
 	// A short buffer truncates; MSG_TRUNC reports the real length.
 	buf := make([]byte, 4)
-	n, mflags, _, _, err := srv.RecvMsg(nil, seq(buf), unix.MSG_TRUNC, false)
+	n, mflags, _, _, err := srv.RecvMsg(nil, sockettest.Seq(buf), unix.MSG_TRUNC, false)
 	if err != nil || n != 12 || mflags&unix.MSG_TRUNC == 0 || string(buf) != "data" {
 		t.Errorf("recv(MSG_TRUNC, 4) = %d, flags %#x, %q, %v; want 12, MSG_TRUNC, \"data\"", n, mflags, buf, err)
 	}
@@ -664,7 +660,7 @@ func TestPeekTruncAndShutdown(t *testing.T) {
 	}
 	// Stream MSG_TRUNC discards without copying.
 	buf := []byte("zz")
-	n, _, _, _, err := a.RecvMsg(nil, seq(buf), unix.MSG_TRUNC, false)
+	n, _, _, _, err := a.RecvMsg(nil, sockettest.Seq(buf), unix.MSG_TRUNC, false)
 	if err != nil || n != 2 || string(buf) != "zz" {
 		t.Errorf("recv(MSG_TRUNC, 2) = %d, %v, buffer %q; want 2 bytes dropped, buffer untouched", n, err, buf)
 	}

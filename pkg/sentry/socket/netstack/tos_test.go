@@ -1,6 +1,7 @@
 package netstack
 
 import (
+	"carapace.dev/carapace/pkg/sentry/socket/sockettest"
 	"testing"
 	"time"
 
@@ -69,7 +70,7 @@ func TestSOTimestampOnDatagrams(t *testing.T) {
 	u.waitFor(waiter.EventIn)
 	time.Sleep(10 * time.Millisecond)
 	buf := make([]byte, 4)
-	_, _, _, cm, err := u.RecvMsg(nil, seq(buf), 0, false)
+	_, _, _, cm, err := u.RecvMsg(nil, sockettest.Seq(buf), 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +82,7 @@ func TestSOTimestampOnDatagrams(t *testing.T) {
 	}
 	c.send([]byte("u"), inet("127.0.0.1", portOf(name)), 0)
 	u.waitFor(waiter.EventIn)
-	if _, _, _, cm, _ := u.RecvMsg(nil, seq(buf), 0, false); cm.HasTimestamp {
+	if _, _, _, cm, _ := u.RecvMsg(nil, sockettest.Seq(buf), 0, false); cm.HasTimestamp {
 		t.Error("timestamp after SO_TIMESTAMP was cleared")
 	}
 }

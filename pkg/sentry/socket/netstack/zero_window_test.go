@@ -1,6 +1,7 @@
 package netstack
 
 import (
+	"carapace.dev/carapace/pkg/sentry/socket/sockettest"
 	"errors"
 	"testing"
 	"time"
@@ -16,7 +17,7 @@ func readStream(t *testing.T, s *tsock, want int, untilEOF bool) (int, bool) {
 	n := 0
 	buf := make([]byte, 64<<10)
 	for {
-		m, _, _, _, err := s.RecvMsg(nil, seq(buf), 0, false)
+		m, _, _, _, err := s.RecvMsg(nil, sockettest.Seq(buf), 0, false)
 		if errors.Is(err, unix.EAGAIN) {
 			s.waitFor(waiter.EventIn | waiter.EventHUp)
 			continue

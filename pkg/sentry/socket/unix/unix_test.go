@@ -2,6 +2,7 @@ package unix_test
 
 import (
 	"bytes"
+	"carapace.dev/carapace/pkg/sentry/socket/sockettest"
 	"context"
 	"errors"
 	"sync/atomic"
@@ -15,7 +16,6 @@ import (
 	"carapace.dev/carapace/pkg/sentry/socket"
 	sunix "carapace.dev/carapace/pkg/sentry/socket/unix"
 	"carapace.dev/carapace/pkg/sentry/vfs"
-	"carapace.dev/carapace/pkg/usermem"
 	"carapace.dev/carapace/pkg/waiter"
 	"golang.org/x/sys/unix"
 )
@@ -59,18 +59,13 @@ func (e *env) pair(stype int) (*vfs.FileDescription, *vfs.FileDescription, socke
 	return a, b, sa, sb
 }
 
-func seq(b []byte) usermem.IOSequence {
-	s, _ := usermem.BytesSequence(&usermem.BytesIO{Bytes: b}, 0, int64(len(b)), usermem.IOOpts{})
-	return s
-}
-
 func (e *env) send(s socket.Socket, data string, to []byte, cm socket.ControlMessages) (int64, error) {
-	return s.SendMsg(e.task, seq([]byte(data)), to, 0, cm)
+	return s.SendMsg(e.task, sockettest.Seq([]byte(data)), to, 0, cm)
 }
 
 func (e *env) recv(s socket.Socket, n int, flags int) (string, int, socket.ControlMessages, error) {
 	buf := make([]byte, n)
-	got, mflags, _, cm, err := s.RecvMsg(e.task, seq(buf), flags, false)
+	got, mflags, _, cm, err := s.RecvMsg(e.task, sockettest.Seq(buf), flags, false)
 	return string(buf[:min(int(got), n)]), mflags, cm, err
 }
 
@@ -141,7 +136,7 @@ func TestDatagramBoundariesPeekAndTrunc(t *testing.T) {
 		t.Fatalf("empty datagram = %q, %v", got, err)
 	}
 	buf := make([]byte, 2)
-	n, _, _, _, err := sb.RecvMsg(e.task, seq(buf), unix.MSG_TRUNC, false)
+	n, _, _, _, err := sb.RecvMsg(e.task, sockettest.Seq(buf), unix.MSG_TRUNC, false)
 	if err != nil || n != 6 {
 		t.Fatalf("MSG_TRUNC recv = %d, %v; want the real length 6", n, err)
 	}
@@ -293,14 +288,14 @@ func TestSndbufFullIsEAGAIN(t *testing.T) {
 	defer b.DecRef(e.task)
 	sa.SetSockOpt(e.task, unix.SOL_SOCKET, unix.SO_SNDBUF, socket.Int32Bytes(4096))
 	big := make([]byte, 20000)
-	n, err := sa.SendMsg(e.task, seq(big), nil, 0, socket.ControlMessages{})
+	n, err := sa.SendMsg(e.task, sockettest.Seq(big), nil, 0, socket.ControlMessages{})
 	if err != nil || n != 8192 {
 		t.Fatalf("send into an 8192-byte buffer = %d, %v", n, err)
 	}
 	if a.Readiness(waiter.EventOut) != 0 {
 		t.Fatal("writable with a full buffer")
 	}
-	if _, err := sa.SendMsg(e.task, seq(big), nil, 0, socket.ControlMessages{}); !errors.Is(err, unix.EAGAIN) {
+	if _, err := sa.SendMsg(e.task, sockettest.Seq(big), nil, 0, socket.ControlMessages{}); !errors.Is(err, unix.EAGAIN) {
 		t.Fatalf("send into a full buffer: %v, want EAGAIN", err)
 	}
 	ent, ch := waiter.NewChannelEntry(waiter.EventOut)
@@ -323,7 +318,7 @@ func BenchmarkStreamSendRecv4K(b *testing.B) {
 	defer fa.DecRef(e.task)
 	defer fb.DecRef(e.task)
 	out, in := make([]byte, 4096), make([]byte, 4096)
-	src, dst := seq(out), seq(in)
+	src, dst := sockettest.Seq(out), sockettest.Seq(in)
 	b.SetBytes(4096)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -342,7 +337,7 @@ func BenchmarkDgramSendRecv64(b *testing.B) {
 	defer fa.DecRef(e.task)
 	defer fb.DecRef(e.task)
 	out, in := make([]byte, 64), make([]byte, 64)
-	src, dst := seq(out), seq(in)
+	src, dst := sockettest.Seq(out), sockettest.Seq(in)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := sa.SendMsg(e.task, src, nil, 0, socket.ControlMessages{}); err != nil {
@@ -359,18 +354,18 @@ func TestLargeStreamWriteSpansSegments(t *testing.T) {
 	a, b, sa, sb := e.pair(unix.SOCK_STREAM)
 	defer a.DecRef(e.task)
 	defer b.DecRef(e.task)
-	if n, err := sa.SendMsg(e.task, seq(nil), nil, 0, socket.ControlMessages{}); n != 0 || err != nil {
+	if n, err := sa.SendMsg(e.task, sockettest.Seq(nil), nil, 0, socket.ControlMessages{}); n != 0 || err != nil {
 		t.Fatalf("empty write = %d, %v", n, err)
 	}
 	out := make([]byte, 150000)
 	for i := range out {
 		out[i] = byte(i * 7)
 	}
-	if n, err := sa.SendMsg(e.task, seq(out), nil, 0, socket.ControlMessages{}); n != int64(len(out)) || err != nil {
+	if n, err := sa.SendMsg(e.task, sockettest.Seq(out), nil, 0, socket.ControlMessages{}); n != int64(len(out)) || err != nil {
 		t.Fatalf("150000-byte write into a 212992-byte buffer = %d, %v", n, err)
 	}
 	in := make([]byte, 200000)
-	n, _, _, _, err := sb.RecvMsg(e.task, seq(in), 0, false)
+	n, _, _, _, err := sb.RecvMsg(e.task, sockettest.Seq(in), 0, false)
 	if err != nil || n != int64(len(out)) || !bytes.Equal(in[:n], out) {
 		t.Fatalf("read back %d bytes, %v (equal %v)", n, err, bytes.Equal(in[:n], out))
 	}
@@ -398,7 +393,7 @@ func TestConcurrentStreamIntegrity(t *testing.T) {
 		defer a.EventUnregister(ent)
 		for off, step := 0, 1; off < total; step = step*7%70001 + 1 {
 			end := min(off+step, total)
-			n, err := sa.SendMsg(nil, seq(out[off:end]), nil, 0, socket.ControlMessages{})
+			n, err := sa.SendMsg(nil, sockettest.Seq(out[off:end]), nil, 0, socket.ControlMessages{})
 			if err != nil && !errors.Is(err, unix.EAGAIN) {
 				errc <- err
 				return
@@ -416,7 +411,7 @@ func TestConcurrentStreamIntegrity(t *testing.T) {
 	in := make([]byte, 0, total)
 	buf := make([]byte, 3000)
 	for len(in) < total {
-		n, _, _, _, err := sb.RecvMsg(nil, seq(buf), 0, false)
+		n, _, _, _, err := sb.RecvMsg(nil, sockettest.Seq(buf), 0, false)
 		if errors.Is(err, unix.EAGAIN) {
 			<-ch
 			continue

@@ -96,11 +96,15 @@ func Run(ctx context.Context, a *Args) (kernel.WaitStatus, error) {
 	}
 	root := mntns.Root()
 	defer root.DecRef(ctx)
-	fdt, err := importStdio(ctx, v, a.Stdio)
+	proc := a.Spec.Process
+	fdt, term, err := stdioWithTerminal(ctx, v, root, a.Stdio, proc.Terminal) // terminal.go
 	if err != nil {
 		return 0, err
 	}
-	proc := a.Spec.Process
+	setConsole(ctx, v, fdt, term != nil) // console.go: /dev/console is the pty
+	if term != nil {
+		defer term.close(ctx) // after init's exit: its last output
+	}
 	filename, err := lookPath(ctx, v, creds, root, proc.Args[0], proc.Env)
 	if err != nil {
 		fdt.DecRef(ctx)
@@ -116,7 +120,15 @@ func Run(ctx context.Context, a *Args) (kernel.WaitStatus, error) {
 	if err := applySpecSeccomp(a.Spec, tg); err != nil { // seccomp.go
 		return 0, err
 	}
-	defer forwardTerminalSignals(k, a.Stdio[0])() // lifecycle.go
+	if term != nil {
+		if err := term.attach(ctx, v, tg); err != nil {
+			return 0, err
+		}
+		term.relay(ctx)
+		defer ignoreTerminalSignals()()
+	} else {
+		defer forwardTerminalSignals(k, a.Stdio[0])() // lifecycle.go
+	}
 	if err := filter.Install(filter.Options{MemoryFDs: []int{mf.FD()}, LogOnly: a.Conf.SeccompLogOnly, HostNetwork: a.Conf.Network == config.NetworkHost}); err != nil {
 		return 0, err
 	}
@@ -182,6 +194,9 @@ func importStdio(ctx context.Context, v *vfs.VirtualFilesystem, stdio [3]int) (*
 	defer hfs.Release(ctx)
 	fdt := kernel.NewFDTable()
 	for i, hostFD := range stdio {
+		if hostFD < 0 {
+			continue // not given, or a terminal the caller installs
+		}
 		fd, err := hfs.ImportFD(ctx, hostFD, host.ImportOptions{})
 		if err != nil {
 			fdt.DecRef(ctx)

@@ -62,8 +62,9 @@ func applyCapabilities(c *auth.Credentials, caps *specs.LinuxCapabilities) {
 }
 
 // StdinIsTerminal tells whether the sandbox's stdin is a host terminal
-// (`runsc do` typed at): then the terminal's ^C, ^\ and window changes
-// reach the Sentry as host signals and are the sandbox's, not the Sentry's.
+// (`runsc do` typed at, a terminal container): then a SIGINT the Sentry
+// gets is not a request to stop the sandbox (terminal.go ignores it; a
+// process without a terminal of its own gets it, forwardTerminalSignals).
 func StdinIsTerminal(fd int) bool {
 	_, err := unix.IoctlGetTermios(fd, unix.TCGETS)
 	return err == nil
@@ -71,10 +72,13 @@ func StdinIsTerminal(fd int) bool {
 
 // forwardTerminalSignals passes SIGINT, SIGQUIT and SIGWINCH that the host
 // terminal on stdinFD sends the Sentry (it is in the terminal's foreground
-// group) to every process of the sandbox: the terminal is no sandbox
-// process's controlling terminal, so its shell runs without job control
-// and all its processes share one group, which is whom the terminal would
-// signal. It returns the function that stops forwarding.
+// group) to every process of the sandbox. It serves a process without a
+// terminal of its own (spec process.terminal false) whose stdin is still
+// a host terminal: that terminal is no sandbox process's controlling
+// terminal, so its processes share one group, which is whom the terminal
+// would signal. A process with a terminal gets a sandbox pty instead
+// (terminal.go) and needs none of this. It returns the function that
+// stops forwarding.
 func forwardTerminalSignals(k *kernel.Kernel, stdinFD int) func() {
 	if !StdinIsTerminal(stdinFD) {
 		return func() {}
@@ -325,13 +329,18 @@ func (c *container) exec(e *control.ExecArgs, fds []*os.File) (kernel.ThreadID, 
 		})
 	}
 	ctx := auth.ContextWithCredentials(context.Background(), creds)
-	fdt, err := importStdio(ctx, c.v, stdio)
+	// With --tty it gets a sandbox pty as its controlling terminal, as
+	// init does (terminal.go).
+	fdt, term, err := stdioWithTerminal(ctx, c.v, c.root, stdio, e.Terminal)
 	if err != nil {
 		return 0, fmt.Errorf("exec: %w", err)
 	}
 	filename, err := lookPath(ctx, c.v, creds, c.root, e.Args[0], e.Env)
 	if err != nil {
 		fdt.DecRef(ctx)
+		if term != nil {
+			term.close(ctx)
+		}
 		return 0, fmt.Errorf("exec: %w", err)
 	}
 	tg, err := c.k.CreateProcess(ctx, kernel.CreateProcessArgs{
@@ -339,7 +348,20 @@ func (c *container) exec(e *control.ExecArgs, fds []*os.File) (kernel.ThreadID, 
 		FDTable: fdt, Root: c.root, WorkingDirectory: e.Cwd, Umask: 0o022,
 	})
 	if err != nil {
+		if term != nil {
+			term.close(ctx)
+		}
 		return 0, fmt.Errorf("exec: %w", err)
+	}
+	if term != nil {
+		if err := term.attach(ctx, c.v, tg); err != nil {
+			log.Warningf("exec: %v", err)
+		}
+		term.relay(ctx)
+		go func() {
+			<-tg.Exited()
+			term.close(ctx)
+		}()
 	}
 	// Exec'd processes get init's limits, as a process joining the
 	// container's namespaces would.

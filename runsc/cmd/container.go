@@ -3,6 +3,7 @@ package cmd
 import (
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -172,9 +173,6 @@ type created struct {
 // its sandbox with init held, and returns once it is ready. On failure
 // nothing is left behind.
 func createContainer(conf *config.Config, id string, o createOptions) (_ *created, retErr error) {
-	if conf.Rootless {
-		return nil, sandbox.ErrRootless
-	}
 	if err := container.ValidateID(id); err != nil {
 		return nil, err
 	}
@@ -193,6 +191,9 @@ func createContainer(conf *config.Config, id string, o createOptions) (_ *create
 	specutils.WarnIgnored(spec)
 	if spec.Process == nil {
 		return nil, errors.New("the spec has no process to run")
+	}
+	if err := sandbox.CheckRootless(conf, spec); err != nil {
+		return nil, err
 	}
 	if spec.Process.Terminal && o.consoleSocket == "" && !o.relayTTY {
 		return nil, errors.New("cannot allocate tty if runc will detach without setting console socket")
@@ -245,6 +246,11 @@ func createContainer(conf *config.Config, id string, o createOptions) (_ *create
 		defer replica.Close()
 		setConsoleSize(master, spec.Process.ConsoleSize)
 		if o.relayTTY {
+			// The relayed terminal starts with the user's size: the
+			// Sentry gives it to the container's pty as it makes it.
+			if spec.Process.ConsoleSize == nil {
+				copyWinsize(os.Stdin, master)
+			}
 			relayed = master
 			defer func() {
 				if retErr != nil {
@@ -416,13 +422,45 @@ func sandboxCgroup(conf *config.Config, id string, spec *specs.Spec) (*sandbox.C
 	}
 	if err := cg.Create(); err != nil {
 		cg.Remove()
-		return nil, err
+		return rootlessWithoutCgroup(conf, spec, err)
 	}
 	if err := cg.Apply(spec.Linux.Resources); err != nil {
 		cg.Remove()
+		if conf.Rootless && sandbox.CgroupDenied(err) {
+			return rootlessWithoutCgroup(conf, spec, err)
+		}
 		return nil, fmt.Errorf("linux.resources: %w", err)
 	}
+	if conf.Rootless {
+		// A delegated cgroup may still refuse this user's processes
+		// (cgroup v2 also checks the common ancestor's cgroup.procs).
+		leave, err := cg.EnterSelf()
+		if err != nil {
+			cg.Remove()
+			return rootlessWithoutCgroup(conf, spec, err)
+		}
+		if err := leave(); err != nil {
+			cg.Remove()
+			return nil, fmt.Errorf("leaving the container's cgroup: %w", err)
+		}
+	}
 	return cg, nil
+}
+
+// rootlessWithoutCgroup decides what a cgroup error means: fatal with
+// host root; with --rootless, when the user may not write the cgroup tree
+// (no delegated cgroup), the container runs without one, as runc's
+// rootless mode does, and the user is told its limits are not enforced.
+func rootlessWithoutCgroup(conf *config.Config, spec *specs.Spec, err error) (*sandbox.Cgroup, error) {
+	if !conf.Rootless || !sandbox.CgroupDenied(err) {
+		return nil, err
+	}
+	if sandbox.HasResources(spec.Linux.Resources) {
+		log.Warningf("--rootless: no writable cgroup (%v): the spec's linux.resources (memory, pids, cpu limits) are NOT enforced; delegate a cgroup to this user to enforce them", err)
+	} else {
+		log.Warningf("--rootless: no writable cgroup (%v): the container runs in runsc's own cgroup, not linux.cgroupsPath", err)
+	}
+	return nil, nil
 }
 
 // printJSON writes v indented, as runc prints state.
@@ -442,4 +480,38 @@ func loadForAction(conf *config.Config, id string) (*container.State, error) {
 		return nil, fmt.Errorf("container %s does not exist", id)
 	}
 	return st, err
+}
+
+// rootlessDefaults gives a --rootless invocation the defaults a runtime
+// without host root needs, for the settings the command line left alone:
+// --network=none rather than sandbox (whose veth needs host root;
+// --network=host works unprivileged and an explicit sandbox is refused
+// with a clear error when the sandbox starts), and the state root under
+// $XDG_RUNTIME_DIR, as runc does, rather than /var/run. Every command
+// applies it (configFrom), so create, start and delete agree.
+func rootlessDefaults(conf *config.Config, cmdline []string) {
+	if !conf.Rootless {
+		return
+	}
+	given := globalFlagsGiven(cmdline)
+	if !given["network"] && conf.Network == config.NetworkSandbox {
+		conf.Network = config.NetworkNone
+	}
+	if dir := os.Getenv("XDG_RUNTIME_DIR"); dir != "" && !given["root"] && os.Geteuid() != 0 {
+		conf.RootDir = filepath.Join(dir, "runsc")
+	}
+}
+
+// globalFlagsGiven names the global flags cmdline (the arguments before
+// the subcommand and its own) sets explicitly.
+func globalFlagsGiven(cmdline []string) map[string]bool {
+	fs := flag.NewFlagSet("runsc", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	config.RegisterFlags(fs)
+	fs.Bool("version", false, "")
+	given := map[string]bool{}
+	// A parse error was already reported by the real parse.
+	fs.Parse(cmdline)
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	return given
 }

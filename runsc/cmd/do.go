@@ -30,9 +30,12 @@ func (*Do) Usage() string {
 	filesystem read-only under an in-memory overlay (its writes vanish when
 	it exits), starts in the current directory with the current
 	environment and user, and shares this terminal's stdio. On a terminal
-	the sandbox gets a pty relayed to it: the terminal goes raw until exit,
-	^C and ^\ interrupt the sandbox's command (not runsc) and window
-	changes reach it. The exit status is the command's.
+	the command gets a terminal of the sandbox's own as its controlling
+	terminal (job control: ^C, ^Z and ^\ reach its foreground job, not
+	runsc), relayed to this one, which goes raw until exit; window changes
+	reach it. The exit status is the command's. With --rootless (no host
+	root needed) the command runs as uid 0 of a user namespace in which
+	the caller's own uid and gid are 0, with --network=none by default.
 `
 }
 
@@ -44,9 +47,6 @@ func (*Do) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcommands.
 	conf := configFrom(args)
 	if f.NArg() == 0 {
 		return usageError("do: a command to run is required")
-	}
-	if conf.Rootless {
-		return Failure("do: %v", sandbox.ErrRootless)
 	}
 	if !conf.Overlay {
 		return usageError("do: --overlay=false would let the sandbox write to the host's root; refusing")
@@ -62,6 +62,11 @@ func (*Do) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcommands.
 	spec.Process.Env = os.Environ()
 	spec.Process.Terminal = isTerminal(os.Stdin)
 	spec.Process.User = specs.User{UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
+	if conf.Rootless {
+		// The caller is root of the sandbox's user namespace, where
+		// its own files are root's: the sandbox sees them so too.
+		spec.Process.User = specs.User{}
+	}
 	spec.Process.Rlimits = nil
 	// The caller's own privileges: root keeps every capability.
 	spec.Process.Capabilities = nil
@@ -75,6 +80,9 @@ func (*Do) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcommands.
 		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}},
 	}
 	if err := specutils.Validate(spec); err != nil {
+		return Failure("do: %v", err)
+	}
+	if err := sandbox.CheckRootless(conf, spec); err != nil {
 		return Failure("do: %v", err)
 	}
 	self, err := os.Executable()
@@ -110,7 +118,7 @@ func (*Do) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcommands.
 		return Failure("do: %v", err)
 	}
 	if relay != nil {
-		relay.run(s.Pid(), os.Stdin, os.Stdout)
+		relay.run(os.Stdin, terminalOutput(os.Stdin, os.Stdout, os.Stderr), func() { unix.Kill(s.Pid(), unix.SIGTERM) }) // do_tty.go
 	}
 	status := s.Wait()
 	if relay != nil {

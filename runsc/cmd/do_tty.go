@@ -3,72 +3,129 @@ package cmd
 import (
 	"os"
 	"os/signal"
+	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// ttyRelay stands between the user's terminal and `runsc do`'s sandbox.
-// The Sentry gets a pty of its own, in a process group of its own, rather
-// than the user's terminal: the terminal's signals (^C, window changes)
-// would otherwise reach the platform's stub processes too, and a Sentry
-// outside the terminal's foreground group could not read it. The user's
-// terminal goes raw; the pty does the line editing; runsc turns its
-// interrupt and quit characters and window changes into host signals for
-// the Sentry, which passes them to the sandbox's processes.
+// ttyRelay connects the user's terminal to a sandbox process that has a
+// terminal (`runsc do` typed at, `runsc run` of a process.terminal bundle
+// without --console-socket). The process's terminal is a pty of the
+// sandbox's own, its controlling terminal, with the sandbox's line
+// discipline and job control; the Sentry carries its bytes over a host
+// pty whose replica it holds (runsc/boot/terminal.go). Here, runsc holds
+// that host pty's master: the user's terminal goes raw (so ^C, ^Z and ^\
+// travel as characters to the sandbox's line discipline, which signals
+// its foreground job), bytes are copied both ways, and the terminal's
+// window changes (SIGWINCH) are set on the master, whence the Sentry
+// passes them on. The same relay serves do and run.
 type ttyRelay struct {
-	master, replica *os.File
-	restore         func()
-	sigs            chan os.Signal
-	copied          chan struct{}
-	stopping        atomic.Bool
+	master *os.File
+	// replica is the host pty's replica for the Sentry's stdio; nil when
+	// the caller made the pty (run).
+	replica *os.File
+
+	restore    func()
+	sigs       chan os.Signal
+	sigsDone   chan struct{}
+	copied     chan struct{}
+	stopping   atomic.Bool
+	closeOnce  sync.Once
+	restoreMu  sync.Mutex
+	terminated atomic.Bool
 }
 
+// newTTYRelay makes a host pty for the Sentry with the user's terminal
+// modes and window size (the Sentry gives them to the sandbox's pty).
 func newTTYRelay(term *os.File) (*ttyRelay, error) {
 	master, replica, err := openPty()
 	if err != nil {
 		return nil, err
 	}
 	if t, err := unix.IoctlGetTermios(int(term.Fd()), unix.TCGETS); err == nil {
-		// The user's settings (erase character, modes) for the pty.
 		unix.IoctlSetTermios(int(replica.Fd()), unix.TCSETS, t)
 	}
 	copyWinsize(term, master)
 	return &ttyRelay{master: master, replica: replica, restore: func() {}, copied: make(chan struct{})}, nil
 }
 
-func copyWinsize(from, to *os.File) {
-	if ws, err := unix.IoctlGetWinsize(int(from.Fd()), unix.TIOCGWINSZ); err == nil {
-		unix.IoctlSetWinsize(int(to.Fd()), unix.TIOCSWINSZ, ws)
+// relayMaster relays an existing pty master (made by createContainer).
+func relayMaster(master *os.File) *ttyRelay {
+	return &ttyRelay{master: master, restore: func() {}, copied: make(chan struct{})}
+}
+
+func copyWinsize(from, to *os.File) { copyWinsizeFD(int(from.Fd()), int(to.Fd())) }
+
+func copyWinsizeFD(from, to int) {
+	if ws, err := unix.IoctlGetWinsize(from, unix.TIOCGWINSZ); err == nil {
+		unix.IoctlSetWinsize(to, unix.TIOCSWINSZ, ws)
 	}
 }
 
-// run starts relaying between term (in, out) and the pty once the Sentry
-// (sentryPid) holds the pty's replica.
-func (r *ttyRelay) run(sentryPid int, in, out *os.File) {
-	// runsc keeps its replica (to flush input as ^C does), so the master
-	// never reads EOF: drain stops the output copy instead.
+// terminalOutput returns where the user's terminal is written: the first
+// of outs that is the terminal in is, else in itself (a terminal is open
+// for reading and writing), so that output redirected elsewhere does not
+// get the terminal's echo.
+func terminalOutput(in *os.File, outs ...*os.File) *os.File {
+	var st unix.Stat_t
+	if unix.Fstat(int(in.Fd()), &st) != nil {
+		return in
+	}
+	for _, o := range outs {
+		var ost unix.Stat_t
+		if unix.Fstat(int(o.Fd()), &ost) == nil && ost.Mode&unix.S_IFMT == unix.S_IFCHR && ost.Rdev == st.Rdev {
+			return o
+		}
+	}
+	return in
+}
+
+// run puts in (the user's terminal) in raw mode and starts relaying
+// between it, out and the master. terminate, if not nil, is called when
+// runsc is told to stop (SIGTERM, SIGHUP: the user's terminal is gone);
+// SIGINT and SIGQUIT sent to runsc are then ignored, as the sandbox gets
+// the terminal's.
+func (r *ttyRelay) run(in, out *os.File, terminate func()) {
 	r.restore = rawTerminal(in)
+	// The descriptors, taken once: the goroutines must not call Fd on
+	// files close may be closing.
+	inFD, masterFD := int(in.Fd()), int(r.master.Fd())
 	r.sigs = make(chan os.Signal, 4)
-	// In raw mode the terminal sends no ^C; SIGINT and SIGQUIT from
-	// elsewhere (kill) are for the sandbox as well.
-	signal.Notify(r.sigs, syscall.SIGWINCH, syscall.SIGINT, syscall.SIGQUIT)
+	r.sigsDone = make(chan struct{})
+	sigs := []os.Signal{syscall.SIGWINCH}
+	if terminate != nil {
+		sigs = append(sigs, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT)
+	}
+	signal.Notify(r.sigs, sigs...)
+	copyWinsizeFD(inFD, masterFD)
 	go func() {
+		defer close(r.sigsDone)
 		for s := range r.sigs {
-			if s == syscall.SIGWINCH {
-				copyWinsize(in, r.master)
+			switch s {
+			case syscall.SIGWINCH:
+				copyWinsizeFD(inFD, masterFD)
+			case syscall.SIGTERM, syscall.SIGHUP:
+				// The terminal goes back to how it was at once, in case
+				// the sandbox does not stop.
+				r.restoreTerminal()
+				if r.terminated.CompareAndSwap(false, true) {
+					terminate()
+				}
 			}
-			unix.Kill(sentryPid, s.(syscall.Signal))
 		}
 	}()
-	go r.copyOut(out)
+	go r.copyOut(out, masterFD)
 	go func() {
 		buf := make([]byte, 4096)
 		for {
 			n, err := in.Read(buf)
 			if n > 0 {
-				r.forward(sentryPid, buf[:n])
+				if _, err := r.master.Write(buf[:n]); err != nil {
+					return
+				}
 			}
 			if err != nil {
 				return
@@ -77,41 +134,10 @@ func (r *ttyRelay) run(sentryPid int, in, out *os.File) {
 	}()
 }
 
-// forward writes input to the pty, turning the pty's interrupt and quit
-// characters into signals for the Sentry when its line discipline would
-// (ISIG): the pty belongs to no host session, so its own ISIG signals
-// nobody.
-func (r *ttyRelay) forward(sentryPid int, b []byte) {
-	t, err := unix.IoctlGetTermios(int(r.master.Fd()), unix.TCGETS)
-	if err != nil || t.Lflag&unix.ISIG == 0 {
-		r.master.Write(b)
-		return
-	}
-	start := 0
-	for i, c := range b {
-		var sig syscall.Signal
-		switch {
-		case c == t.Cc[unix.VINTR] && c != 0:
-			sig = syscall.SIGINT
-		case c == t.Cc[unix.VQUIT] && c != 0:
-			sig = syscall.SIGQUIT
-		default:
-			continue
-		}
-		r.master.Write(b[start:i])
-		start = i + 1
-		// As the line discipline does: pending input is discarded.
-		unix.IoctlSetInt(int(r.replica.Fd()), unix.TCFLSH, unix.TCIFLUSH)
-		unix.Kill(sentryPid, sig)
-	}
-	r.master.Write(b[start:])
-}
-
-// copyOut copies the pty's output to out until drain asks it to stop and
-// nothing is left to read.
-func (r *ttyRelay) copyOut(out *os.File) {
+// copyOut copies the pty's output to out until it reads end of file or
+// drain asks it to stop and nothing is left to read.
+func (r *ttyRelay) copyOut(out *os.File, fd int) {
 	defer close(r.copied)
-	fd := int(r.master.Fd())
 	buf := make([]byte, 32<<10)
 	for {
 		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
@@ -122,7 +148,7 @@ func (r *ttyRelay) copyOut(out *os.File) {
 		if err != nil || pfd[0].Revents&(unix.POLLERR|unix.POLLNVAL) != 0 {
 			return
 		}
-		if n == 0 || pfd[0].Revents&unix.POLLIN == 0 {
+		if n == 0 || pfd[0].Revents&(unix.POLLIN|unix.POLLHUP) == 0 {
 			if r.stopping.Load() {
 				return
 			}
@@ -133,15 +159,18 @@ func (r *ttyRelay) copyOut(out *os.File) {
 			if _, werr := out.Write(buf[:m]); werr != nil {
 				return
 			}
+			continue
 		}
-		if err != nil && err != unix.EINTR && err != unix.EAGAIN {
-			return
+		if err == unix.EINTR || err == unix.EAGAIN {
+			continue
 		}
+		// EIO: the replica is closed everywhere and all was read.
+		return
 	}
 }
 
-// drain copies the sandbox's last output once the Sentry has exited:
-// what it wrote is already in the pty.
+// drain copies the sandbox's last output once the Sentry has exited
+// (it flushed it to the host pty before exiting).
 func (r *ttyRelay) drain() {
 	if r.sigs != nil {
 		r.stopping.Store(true)
@@ -149,13 +178,40 @@ func (r *ttyRelay) drain() {
 	}
 }
 
+// waitClosed waits (at most limit) for the pty's replica to be closed
+// everywhere and its output copied, for a process in a Sentry that lives
+// on (exec), then stops copying.
+func (r *ttyRelay) waitClosed(limit time.Duration) {
+	if r.sigs == nil {
+		return
+	}
+	select {
+	case <-r.copied:
+	case <-time.After(limit):
+	}
+	r.drain()
+}
+
+func (r *ttyRelay) restoreTerminal() {
+	r.restoreMu.Lock()
+	defer r.restoreMu.Unlock()
+	r.restore()
+	r.restore = func() {}
+}
+
 // close restores the user's terminal and releases the pty.
 func (r *ttyRelay) close() {
-	if r.sigs != nil {
-		signal.Stop(r.sigs)
-		close(r.sigs)
-	}
-	r.restore()
-	r.master.Close()
-	r.replica.Close()
+	r.closeOnce.Do(func() {
+		if r.sigs != nil {
+			signal.Stop(r.sigs)
+			close(r.sigs)
+			<-r.sigsDone
+			r.drain() // copyOut is done with the master
+		}
+		r.restoreTerminal()
+		r.master.Close()
+		if r.replica != nil {
+			r.replica.Close()
+		}
+	})
 }

@@ -1,8 +1,8 @@
 package cmd
 
 import (
+	"bytes"
 	"os"
-	"os/signal"
 	"syscall"
 	"testing"
 	"time"
@@ -10,11 +10,39 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestRelayTurnsInterruptIntoSignal checks the relay does what the pty's
-// line discipline would with ISIG: ^C becomes SIGINT for the Sentry (here
-// this process) and discards the pending line, and the rest of the input
-// still arrives.
-func TestRelayTurnsInterruptIntoSignal(t *testing.T) {
+// readUntil reads f until want has arrived (or 5 seconds pass).
+func readUntil(t *testing.T, f *os.File, want string) {
+	t.Helper()
+	var got bytes.Buffer
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 256)
+		for !bytes.Contains(got.Bytes(), []byte(want)) {
+			n, err := f.Read(buf)
+			got.Write(buf[:n])
+			if err != nil {
+				return
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		f.Close() // unblocks the reader
+		<-done
+	}
+	if !bytes.Contains(got.Bytes(), []byte(want)) {
+		t.Fatalf("read %q, want %q", got.String(), want)
+	}
+}
+
+// TestRelay drives the relay as runsc uses it: a user's terminal (a pty
+// of the test's) on one side, the sandbox's host pty on the other. Bytes
+// pass both ways unchanged — ^C included, as a character for the
+// sandbox's line discipline — the user's terminal is raw meanwhile, its
+// window changes reach the sandbox's pty, and its modes come back.
+func TestRelay(t *testing.T) {
 	userMaster, userTerm, err := openPty()
 	if err != nil {
 		t.Skipf("no ptys: %v", err)
@@ -22,6 +50,10 @@ func TestRelayTurnsInterruptIntoSignal(t *testing.T) {
 	defer userMaster.Close()
 	defer userTerm.Close()
 	if err := unix.IoctlSetWinsize(int(userTerm.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 21, Col: 77}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := unix.IoctlGetTermios(int(userTerm.Fd()), unix.TCGETS)
+	if err != nil {
 		t.Fatal(err)
 	}
 	r, err := newTTYRelay(userTerm)
@@ -33,37 +65,82 @@ func TestRelayTurnsInterruptIntoSignal(t *testing.T) {
 	if err != nil || ws.Row != 21 || ws.Col != 77 {
 		t.Fatalf("the sandbox's pty size: %+v, %v; want the terminal's 21x77", ws, err)
 	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT)
-	defer signal.Stop(sigs)
-	r.forward(os.Getpid(), []byte("discarded\x03kept\n"))
-	select {
-	case <-sigs:
-	case <-time.After(5 * time.Second):
-		t.Fatal("^C sent no SIGINT")
+	// The Sentry's side takes bytes as they are.
+	raw := *before
+	raw.Lflag &^= unix.ICANON | unix.ECHO | unix.ISIG
+	raw.Oflag &^= unix.OPOST
+	raw.Cc[unix.VMIN], raw.Cc[unix.VTIME] = 1, 0
+	if err := unix.IoctlSetTermios(int(r.replica.Fd()), unix.TCSETS, &raw); err != nil {
+		t.Fatal(err)
 	}
-	buf := make([]byte, 64)
-	n, err := r.replica.Read(buf)
-	if err != nil || string(buf[:n]) != "kept\n" {
-		t.Fatalf("the sandbox read %q, %v; want the line after ^C only", buf[:n], err)
+	r.run(userTerm, userTerm, nil)
+	during, err := unix.IoctlGetTermios(int(userTerm.Fd()), unix.TCGETS)
+	if err != nil || during.Lflag&(unix.ICANON|unix.ECHO|unix.ISIG) != 0 {
+		t.Fatalf("the user's terminal is not raw while relaying: %+v, %v", during, err)
 	}
-	// With ISIG off (a raw-mode program), ^C is data.
-	term, err := unix.IoctlGetTermios(int(r.replica.Fd()), unix.TCGETS)
+	userMaster.Write([]byte("typed\x03\x1a\n"))
+	readUntil(t, r.replica, "typed\x03\x1a\n")
+	r.replica.Write([]byte("shown\n"))
+	readUntil(t, userMaster, "shown\n")
+
+	if err := unix.IoctlSetWinsize(int(userTerm.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 40, Col: 120}); err != nil {
+		t.Fatal(err)
+	}
+	// The resize raises SIGWINCH only for the terminal's foreground
+	// group, which this test is in no session with: send it as the
+	// terminal would.
+	syscall.Kill(os.Getpid(), syscall.SIGWINCH)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ws, err := unix.IoctlGetWinsize(int(r.master.Fd()), unix.TIOCGWINSZ)
+		if err == nil && ws.Row == 40 && ws.Col == 120 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the sandbox's pty size after SIGWINCH: %+v, %v", ws, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r.replica.Close()
+	r.replica = nil
+	r.drain()
+	r.close()
+	after, err := unix.IoctlGetTermios(int(userTerm.Fd()), unix.TCGETS)
+	if err != nil || *after != *before {
+		t.Fatalf("modes after: %+v, %v; want %+v", after, err, before)
+	}
+}
+
+// TestTerminalOutput: the relay writes to whichever of stdout and stderr
+// is the user's terminal, else to the terminal itself.
+func TestTerminalOutput(t *testing.T) {
+	_, term, err := openPty()
+	if err != nil {
+		t.Skipf("no ptys: %v", err)
+	}
+	defer term.Close()
+	_, other, err := openPty()
 	if err != nil {
 		t.Fatal(err)
 	}
-	term.Lflag &^= unix.ISIG | unix.ICANON
-	term.Cc[unix.VMIN], term.Cc[unix.VTIME] = 1, 0
-	if err := unix.IoctlSetTermios(int(r.replica.Fd()), unix.TCSETS, term); err != nil {
+	defer other.Close()
+	file, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
 		t.Fatal(err)
 	}
-	r.forward(os.Getpid(), []byte{3})
-	if n, err := r.replica.Read(buf); err != nil || n != 1 || buf[0] != 3 {
-		t.Fatalf("raw read %q, %v; want the ^C byte", buf[:n], err)
+	defer file.Close()
+	if got := terminalOutput(term, file, term); got != term {
+		t.Errorf("stdout a file, stderr the terminal: got %s", got.Name())
 	}
-	select {
-	case <-sigs:
-		t.Fatal("SIGINT with ISIG off")
-	default:
+	if got := terminalOutput(term, other, file); got != term {
+		t.Errorf("neither the terminal: got %s, want the terminal itself", got.Name())
+	}
+	dup, err := os.OpenFile(term.Name(), os.O_WRONLY|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dup.Close()
+	if got := terminalOutput(term, dup, file); got != dup {
+		t.Errorf("stdout the terminal: got %s", got.Name())
 	}
 }

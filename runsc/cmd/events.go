@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"carapace.dev/carapace/pkg/log"
 	"carapace.dev/carapace/runsc/config"
 	"carapace.dev/carapace/runsc/container"
 	"carapace.dev/carapace/runsc/control"
@@ -56,18 +57,49 @@ type event struct {
 type eventData struct {
 	CPU struct {
 		Usage struct {
-			Total uint64 `json:"total"`
+			Total  uint64 `json:"total"`
+			Kernel uint64 `json:"kernel,omitempty"`
+			User   uint64 `json:"user,omitempty"`
 		} `json:"usage"`
+		Throttling struct {
+			Periods          uint64 `json:"periods,omitempty"`
+			ThrottledPeriods uint64 `json:"throttledPeriods,omitempty"`
+			ThrottledTime    uint64 `json:"throttledTime,omitempty"`
+		} `json:"throttling"`
 	} `json:"cpu"`
 	Memory struct {
 		Usage struct {
 			Usage uint64 `json:"usage"`
+			Limit uint64 `json:"limit,omitempty"`
 		} `json:"usage"`
+		// Raw is the cgroup's memory.stat.
+		Raw map[string]uint64 `json:"raw,omitempty"`
 	} `json:"memory"`
 	Pids struct {
 		Current uint64 `json:"current"`
+		Limit   uint64 `json:"limit,omitempty"`
 	} `json:"pids"`
 	Threads uint64 `json:"threads"`
+}
+
+// addCgroupStats adds what the container's host cgroup reports (limits,
+// memory.stat, CPU split and throttling), as runc's events do; the
+// process count and memory use stay the sandbox's own.
+func addCgroupStats(d *eventData, st *container.State) {
+	cg := cgroupOf(st)
+	if cg == nil {
+		return
+	}
+	cs, err := cg.Stats() // runsc/sandbox/cgroup_stats.go
+	if err != nil {
+		log.Warningf("events: reading the container's cgroup: %v", err)
+		return
+	}
+	d.Memory.Usage.Limit = cs.MemoryLimit
+	d.Memory.Raw = cs.MemoryStat
+	d.Pids.Limit = cs.PidsLimit
+	d.CPU.Usage.Kernel, d.CPU.Usage.User = cs.CPUSystem, cs.CPUUser
+	d.CPU.Throttling.Periods, d.CPU.Throttling.ThrottledPeriods, d.CPU.Throttling.ThrottledTime = cs.CPUPeriods, cs.CPUThrottledPeriods, cs.CPUThrottledTime
 }
 
 // Execute implements subcommands.Command.
@@ -127,6 +159,7 @@ func statsEvent(conf *config.Config, id string) (*event, error) {
 		d.Memory.Usage.Usage = s.MemoryBytes
 	}
 	d.CPU.Usage.Total = uint64(sandboxCPUTime(st))
+	addCgroupStats(d, st)
 	return &event{Type: "stats", ID: id, Data: d}, nil
 }
 

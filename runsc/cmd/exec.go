@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -154,28 +153,23 @@ func (e *Exec) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomma
 	if err := writePidFile(e.pidFile, os.Getpid()); err != nil {
 		return Failure("exec: %v", err)
 	}
-	var relayed chan struct{}
+	var relay *ttyRelay
 	if master != nil {
-		restore := rawTerminal(os.Stdin)
-		defer restore()
-		go io.Copy(master, os.Stdin)
-		relayed = make(chan struct{})
-		go func() {
-			io.Copy(os.Stdout, master)
-			close(relayed)
-		}()
+		// The process's terminal is a sandbox pty the Sentry relays to
+		// the host pty (as for run and do, do_tty.go).
+		relay = relayMaster(master)
+		relay.run(os.Stdin, terminalOutput(os.Stdin, os.Stdout, os.Stderr), nil)
+		defer relay.close()
 	}
 	code, err := waitProcess(conf, id, pid)
 	if err != nil {
 		return Failure("exec: %v", err)
 	}
-	if relayed != nil {
-		// Let the last output through; a child that kept the terminal
-		// open must not hold exec forever.
-		select {
-		case <-relayed:
-		case <-time.After(2 * time.Second):
-		}
+	if relay != nil {
+		// Let the last output through: the Sentry lets go of the pty
+		// once it has passed it on; a child that kept the terminal open
+		// must not hold exec forever.
+		relay.waitClosed(2 * time.Second)
 	}
 	return subcommands.ExitStatus(code)
 }

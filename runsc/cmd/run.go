@@ -3,7 +3,6 @@ package cmd
 import (
 	"context"
 	"flag"
-	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -76,13 +75,13 @@ func (r *Run) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomman
 	if r.detach {
 		return subcommands.ExitSuccess
 	}
+	var relay *ttyRelay
 	if c.master != nil {
-		restore := rawTerminal(os.Stdin)
-		defer restore()
-		go io.Copy(c.master, os.Stdin)
-		copied := make(chan struct{})
-		go func() { io.Copy(os.Stdout, c.master); close(copied) }()
-		defer func() { <-copied }()
+		// The container's terminal is relayed to ours (do_tty.go): ^C
+		// is a character for its line discipline.
+		relay = relayMaster(c.master)
+		relay.run(os.Stdin, terminalOutput(os.Stdin, os.Stdout, os.Stderr), nil)
+		defer relay.close()
 	}
 	// Signals for runsc are for the container, as with runc.
 	sigs := make(chan os.Signal, 8)
@@ -95,6 +94,9 @@ func (r *Run) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcomman
 		}
 	}()
 	code := c.sentry.Wait()
+	if relay != nil {
+		relay.drain()
+	}
 	if ws, ok := store.ExitStatus(id); ok {
 		code = waitStatusCode(ws)
 	}

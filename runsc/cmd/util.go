@@ -36,6 +36,7 @@ func usageError(format string, args ...any) subcommands.ExitStatus {
 func configFrom(args []any) *config.Config {
 	if len(args) > 0 {
 		if c, ok := args[0].(*config.Config); ok {
+			rootlessDefaults(c, os.Args[1:]) // container.go
 			return c
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,10 +26,14 @@ import (
 type Cgroup struct {
 	// Dirs are its directories, keyed by v1 controller, or "" on v2.
 	Dirs map[string]string
+	// root is where the cgroup filesystems it was named in are mounted
+	// (the v2 hierarchy itself, or the v1 hierarchies' parent); "" (a
+	// Cgroup rebuilt from Dirs) means the host's, cgroupFSRoot.
+	root string
 }
 
-// cgroupFSRoot is where cgroup filesystems are mounted.
-var cgroupFSRoot = "/sys/fs/cgroup"
+// cgroupFSRoot is where the host's cgroup filesystems are mounted.
+const cgroupFSRoot = "/sys/fs/cgroup"
 
 // v1Controllers are the cgroup v1 hierarchies a sandbox's cgroup spans:
 // those linux.resources and pause use.
@@ -38,12 +43,22 @@ var v1Controllers = []string{"cpu", "cpuacct", "cpuset", "memory", "pids", "free
 // that the sandbox's cgroup has their files.
 var v2Controllers = []string{"cpu", "cpuset", "memory", "pids"}
 
-// CgroupV2 reports whether the host has the unified hierarchy alone at
-// cgroupFSRoot (a hybrid host's cgroup2 at unified/ carries no controller
-// runsc uses, so it counts as v1).
-func CgroupV2() bool {
-	_, err := os.Stat(filepath.Join(cgroupFSRoot, "cgroup.controllers"))
-	return err == nil
+// v2IOController is enabled too when the host has it (io.weight).
+const v2IOController = "io"
+
+// CgroupV2 reports whether the host is a unified one: /sys/fs/cgroup is
+// itself a cgroup2 mount. A hybrid host (v1 controllers at
+// /sys/fs/cgroup/<controller>, an empty cgroup2 at unified/, which
+// carries no controller runsc uses) counts as v1.
+func CgroupV2() bool { return isCgroup2Mount(cgroupFSRoot) }
+
+// isCgroup2Mount reports whether dir is the root of a cgroup2 mount.
+func isCgroup2Mount(dir string) bool {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return false
+	}
+	return st.Type == unix.CGROUP2_SUPER_MAGIC
 }
 
 // CgroupPath turns a spec's linux.cgroupsPath into a cgroup path: empty
@@ -151,27 +166,43 @@ func NewCgroup(path string) (*Cgroup, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading this process's cgroups: %w", err)
 	}
+	return newCgroupUnder(cgroupFSRoot, CgroupV2(), own, path)
+}
+
+// newCgroupUnder names the cgroup at path in the cgroup filesystems
+// mounted at root: with v2, the one hierarchy mounted there; otherwise
+// each v1 controller's at root/<controller>. A relative path is under
+// own (the caller's cgroups, as /proc/self/cgroup gives them).
+func newCgroupUnder(root string, v2 bool, own map[string]string, path string) (*Cgroup, error) {
 	under := func(controller string) string {
 		if filepath.IsAbs(path) {
 			return path
 		}
-		return filepath.Join(own[controller], path)
+		return filepath.Join("/", own[controller], path)
 	}
-	c := &Cgroup{Dirs: map[string]string{}}
-	if CgroupV2() {
-		c.Dirs[""] = filepath.Join(cgroupFSRoot, under(""))
+	c := &Cgroup{Dirs: map[string]string{}, root: root}
+	if v2 {
+		c.Dirs[""] = filepath.Join(root, under(""))
 		return c, nil
 	}
 	for _, ctrl := range v1Controllers {
-		if st, err := os.Stat(filepath.Join(cgroupFSRoot, ctrl)); err != nil || !st.IsDir() {
+		if st, err := os.Stat(filepath.Join(root, ctrl)); err != nil || !st.IsDir() {
 			continue
 		}
-		c.Dirs[ctrl] = filepath.Join(cgroupFSRoot, ctrl, under(ctrl))
+		c.Dirs[ctrl] = filepath.Join(root, ctrl, under(ctrl))
 	}
 	if len(c.Dirs) == 0 {
-		return nil, errors.New("the host has no cgroup hierarchy runsc can use")
+		return nil, fmt.Errorf("%s has no cgroup hierarchy runsc can use", root)
 	}
 	return c, nil
+}
+
+// fsRoot is where c's cgroup filesystems are mounted.
+func (c *Cgroup) fsRoot() string {
+	if c.root != "" {
+		return c.root
+	}
+	return cgroupFSRoot
 }
 
 // CgroupFor names the default cgroup of container id (runsc/ID under
@@ -208,9 +239,9 @@ func (c *Cgroup) dirs() []string {
 // level gets its parent's; on v2 the ancestors delegate the controllers.
 func (c *Cgroup) Create() error {
 	for ctrl, dir := range c.Dirs {
-		root := cgroupFSRoot
+		root := c.fsRoot()
 		if ctrl != "" {
-			root = filepath.Join(cgroupFSRoot, ctrl)
+			root = filepath.Join(root, ctrl)
 		}
 		if err := mkdirCgroup(ctrl, root, dir); err != nil {
 			return err
@@ -229,10 +260,7 @@ func mkdirCgroup(ctrl, root, dir string) error {
 		parent := cur
 		cur = filepath.Join(cur, part)
 		if ctrl == "" {
-			// Best effort: a controller the host lacks is simply absent.
-			for _, name := range v2Controllers {
-				os.WriteFile(filepath.Join(parent, "cgroup.subtree_control"), []byte("+"+name), 0)
-			}
+			delegateV2Controllers(parent)
 		}
 		err := os.Mkdir(cur, 0o755)
 		if errors.Is(err, fs.ErrExist) {
@@ -256,6 +284,24 @@ func mkdirCgroup(ctrl, root, dir string) error {
 	return nil
 }
 
+// delegateV2Controllers enables in parent's children the controllers
+// runsc uses that parent has. Those it lacks (a hybrid host's are bound
+// to v1) stay absent: Apply reports a limit that needs one.
+func delegateV2Controllers(parent string) {
+	data, err := os.ReadFile(filepath.Join(parent, "cgroup.controllers"))
+	if err != nil {
+		return
+	}
+	have := strings.Fields(string(data))
+	for _, name := range append(v2Controllers, v2IOController) {
+		if slices.Contains(have, name) {
+			if err := writeCgroupFile(parent, "cgroup.subtree_control", "+"+name); err != nil {
+				log.Warningf("cgroup: %v", err)
+			}
+		}
+	}
+}
+
 // Join moves process pid, and so its future children, into the cgroup.
 func (c *Cgroup) Join(pid int) error {
 	for _, d := range c.dirs() {
@@ -277,9 +323,9 @@ func (c *Cgroup) EnterSelf() (leave func() error, err error) {
 	leave = func() error {
 		var firstErr error
 		for ctrl := range c.Dirs {
-			back := filepath.Join(cgroupFSRoot, own[ctrl])
+			back := filepath.Join(c.fsRoot(), own[ctrl])
 			if ctrl != "" {
-				back = filepath.Join(cgroupFSRoot, ctrl, own[ctrl])
+				back = filepath.Join(c.fsRoot(), ctrl, own[ctrl])
 			}
 			if err := writeCgroupFile(back, "cgroup.procs", strconv.Itoa(os.Getpid())); err != nil && firstErr == nil {
 				firstErr = err
@@ -463,10 +509,14 @@ func descendants(pid int) []int {
 // Descendants returns the live descendants of pid.
 func Descendants(pid int) []int { return descendants(pid) }
 
-// warnUnsupported logs resources runsc does not apply.
-func warnUnsupported(r *specs.LinuxResources) {
-	if r.BlockIO != nil {
-		log.Warningf("linux.resources.blockIO is not applied")
+// warnUnsupported logs resources runsc does not apply: of blockIO, v2's
+// io.weight alone is.
+func warnUnsupported(r *specs.LinuxResources, v2 bool) {
+	if b := r.BlockIO; b != nil {
+		if !v2 || b.LeafWeight != nil || len(b.WeightDevice) > 0 || len(b.ThrottleReadBpsDevice) > 0 || len(b.ThrottleWriteBpsDevice) > 0 ||
+			len(b.ThrottleReadIOPSDevice) > 0 || len(b.ThrottleWriteIOPSDevice) > 0 {
+			log.Warningf("linux.resources.blockIO is not applied (on cgroup v2, its weight alone is)")
+		}
 	}
 	if len(r.HugepageLimits) > 0 {
 		log.Warningf("linux.resources.hugepageLimits are not applied")

@@ -51,6 +51,9 @@ func startChild(runscBin string, conf *config.Config, spec *specs.Spec, c child)
 	cmd.ExtraFiles = append([]*os.File{specR}, c.files...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.stdio[0], c.stdio[1], c.stdio[2]
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: c.cloneflags, Pdeathsig: syscall.SIGKILL}
+	if conf.Rootless {
+		useRootlessUserNS(cmd.SysProcAttr) // userns.go
+	}
 	if c.detach {
 		cmd.SysProcAttr.Pdeathsig = 0
 		cmd.SysProcAttr.Setsid = true

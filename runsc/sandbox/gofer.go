@@ -1,11 +1,11 @@
 // Package sandbox starts, watches and stops the host processes of one
-// sandbox: the Gofer (and, next, the Sentry), each a re-execution of runsc
-// with the same global settings, in the namespaces DESIGN.md §5.3 asks for,
-// dying with the runsc process that started them.
+// sandbox: the Gofer and the Sentry, each a re-execution of runsc with the
+// same global settings, in the namespaces DESIGN.md §5.3 asks for (with
+// --rootless, inside a user namespace of their own: userns.go), dying with
+// the runsc process that started them unless detached.
 package sandbox
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -27,23 +27,15 @@ type Gofer struct {
 	SentryEnds []*os.File
 }
 
-// ErrRootless is why --rootless fails: rather than a half mode that would
-// run the sandbox with host root after all, it refuses at once.
-var ErrRootless = errors.New("--rootless is not implemented: the Gofer and Sentry are not yet started in a new user namespace " +
-	"(no uid_map/gid_map mapping the caller to 0, no setgroups deny), and the cgroup, veth and mount setup still need host root; run runsc as root without --rootless")
-
 // StartGofer starts runscBin as the Gofer of spec in a mount namespace of
-// its own. The Gofer confines itself before serving; it exits when every
-// socket's other end is closed, and is killed if the calling thread's
-// process dies first.
+// its own (and a user namespace with --rootless). The Gofer confines
+// itself before serving; it exits when every socket's other end is
+// closed, and is killed if the calling thread's process dies first.
 func StartGofer(runscBin string, conf *config.Config, spec *specs.Spec, bundleDir string) (*Gofer, error) {
 	return startGofer(runscBin, conf, spec, bundleDir, false)
 }
 
 func startGofer(runscBin string, conf *config.Config, spec *specs.Spec, bundleDir string, detach bool) (*Gofer, error) {
-	if conf.Rootless {
-		return nil, ErrRootless
-	}
 	mounts := specutils.GoferMounts(spec, bundleDir, conf.Overlay)
 	g := &Gofer{Mounts: mounts}
 	var goferEnds []*os.File

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -27,8 +29,15 @@ func HasResources(r *specs.LinuxResources) bool {
 	if c := r.CPU; c != nil && (c.Shares != nil || c.Quota != nil || c.Period != nil || c.Cpus != "" || c.Mems != "") {
 		return true
 	}
+	if b := r.BlockIO; b != nil && b.Weight != nil {
+		return true
+	}
 	return len(r.Unified) > 0
 }
+
+// ErrNoController is wrapped by Apply's error when a limit needs a
+// controller the cgroup does not have.
+var ErrNoController = errors.New("cgroup controller not available")
 
 // Apply writes the memory, pids and cpu limits of r to the cgroup (v1 or
 // v2 files). Unset fields are left as they are, so `runsc update` can
@@ -38,7 +47,7 @@ func (c *Cgroup) Apply(r *specs.LinuxResources) error {
 	if r == nil {
 		return nil
 	}
-	warnUnsupported(r)
+	warnUnsupported(r, c.v2())
 	if c.v2() {
 		return c.applyV2(r)
 	}
@@ -51,7 +60,7 @@ func (c *Cgroup) Apply(r *specs.LinuxResources) error {
 func (c *Cgroup) dir(ctrl string) (string, error) {
 	d, ok := c.Dirs[ctrl]
 	if !ok {
-		return "", fmt.Errorf("the host has no %s cgroup controller", ctrl)
+		return "", fmt.Errorf("the host has no %s cgroup controller: %w", ctrl, ErrNoController)
 	}
 	return d, nil
 }
@@ -194,8 +203,77 @@ func cpuWeight(shares uint64) uint64 {
 	return 1 + ((shares-2)*9999)/262142
 }
 
+// ioWeight converts cgroup v1 blkio.weight (10..1000) to v2 io.weight
+// (1..10000) linearly, as runc and crun do.
+func ioWeight(weight uint16) uint64 {
+	if weight == 0 {
+		return 0
+	}
+	w := uint64(min(max(weight, 10), 1000))
+	return 1 + (w-10)*9999/990
+}
+
+// v2ControllersNeeded lists the controllers r's settings are files of,
+// each with the setting that needs it.
+func v2ControllersNeeded(r *specs.LinuxResources) map[string]string {
+	need := map[string]string{}
+	if m := r.Memory; m != nil && (m.Limit != nil || m.Reservation != nil || m.Swap != nil) {
+		need["memory"] = "linux.resources.memory"
+	}
+	if p := r.Pids; p != nil && p.Limit != nil {
+		need["pids"] = "linux.resources.pids"
+	}
+	if cpu := r.CPU; cpu != nil {
+		if (cpu.Shares != nil && *cpu.Shares != 0) || (cpu.Quota != nil && *cpu.Quota != 0) || (cpu.Period != nil && *cpu.Period != 0) {
+			need["cpu"] = "linux.resources.cpu"
+		}
+		if cpu.Cpus != "" || cpu.Mems != "" {
+			need["cpuset"] = "linux.resources.cpu.cpus/mems"
+		}
+	}
+	if b := r.BlockIO; b != nil && b.Weight != nil && *b.Weight != 0 {
+		need["io"] = "linux.resources.blockIO.weight"
+	}
+	for k := range r.Unified {
+		if ctrl, _, ok := strings.Cut(k, "."); ok && ctrl != "cgroup" {
+			need[ctrl] = "linux.resources.unified " + k
+		}
+	}
+	return need
+}
+
+// checkV2Controllers fails, before anything is written, if a setting of
+// r needs a controller the cgroup at dir lacks (cgroup.controllers): on
+// a hybrid host every controller is bound to v1 and none is here.
+func checkV2Controllers(dir string, r *specs.LinuxResources) error {
+	need := v2ControllersNeeded(r)
+	if len(need) == 0 {
+		return nil
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
+	if err != nil {
+		return fmt.Errorf("reading the cgroup's controllers: %w", err)
+	}
+	have := strings.Fields(string(data))
+	missing := make([]string, 0, len(need))
+	for ctrl := range need {
+		if !slices.Contains(have, ctrl) {
+			missing = append(missing, ctrl)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	sort.Strings(missing)
+	return fmt.Errorf("%s needs the %s controller, which cgroup %s does not have (it has %q; the host may bind it to cgroup v1): %w",
+		need[missing[0]], strings.Join(missing, ", "), dir, strings.Join(have, " "), ErrNoController)
+}
+
 func (c *Cgroup) applyV2(r *specs.LinuxResources) error {
 	dir := c.Dirs[""]
+	if err := checkV2Controllers(dir, r); err != nil {
+		return err
+	}
 	if m := r.Memory; m != nil {
 		if m.Limit != nil {
 			if err := writeCgroupFile(dir, "memory.max", fmtLimit(*m.Limit, "max")); err != nil {
@@ -216,7 +294,9 @@ func (c *Cgroup) applyV2(r *specs.LinuxResources) error {
 				}
 				v = strconv.FormatInt(max(*m.Swap-*m.Limit, 0), 10)
 			}
-			if err := writeCgroupFile(dir, "memory.swap.max", v); err != nil {
+			if _, err := os.Stat(filepath.Join(dir, "memory.swap.max")); err != nil {
+				log.Warningf("the host has no swap accounting: linux.resources.memory.swap is not applied")
+			} else if err := writeCgroupFile(dir, "memory.swap.max", v); err != nil {
 				return err
 			}
 		}
@@ -232,7 +312,7 @@ func (c *Cgroup) applyV2(r *specs.LinuxResources) error {
 				return err
 			}
 		}
-		if cpu.Quota != nil || (cpu.Period != nil && *cpu.Period != 0) {
+		if (cpu.Quota != nil && *cpu.Quota != 0) || (cpu.Period != nil && *cpu.Period != 0) {
 			// cpu.max is "QUOTA PERIOD"; keep the half not given.
 			cur, _ := os.ReadFile(filepath.Join(dir, "cpu.max"))
 			fields := strings.Fields(string(cur))
@@ -240,7 +320,7 @@ func (c *Cgroup) applyV2(r *specs.LinuxResources) error {
 			if len(fields) == 2 {
 				quota, period = fields[0], fields[1]
 			}
-			if cpu.Quota != nil {
+			if cpu.Quota != nil && *cpu.Quota != 0 {
 				quota = fmtLimit(*cpu.Quota, "max")
 			}
 			if cpu.Period != nil && *cpu.Period != 0 {
@@ -251,6 +331,11 @@ func (c *Cgroup) applyV2(r *specs.LinuxResources) error {
 			}
 		}
 		if err := c.applyCpuset(cpu); err != nil {
+			return err
+		}
+	}
+	if b := r.BlockIO; b != nil && b.Weight != nil && *b.Weight != 0 {
+		if err := writeCgroupFile(dir, "io.weight", "default "+strconv.FormatUint(ioWeight(*b.Weight), 10)); err != nil {
 			return err
 		}
 	}

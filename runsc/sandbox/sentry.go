@@ -17,7 +17,8 @@ type Sentry struct {
 
 // StartSentry starts the Sentry for spec in new mount and PID namespaces,
 // and in the network, UTS and IPC namespaces the spec names by path, or
-// else new ones (no new network namespace with --network=host). It
+// else new ones (no new network namespace with --network=host); with
+// --rootless, all in a new user namespace (userns.go). It
 // takes the Gofer's Sentry ends (closing the caller's copies) and gives
 // the sandbox stdio as its standard input, output and error.
 func StartSentry(runscBin string, conf *config.Config, spec *specs.Spec, bundleDir string, g *Gofer, stdio [3]*os.File) (*Sentry, error) {

@@ -213,10 +213,10 @@ func validateLinux(l *specs.Linux, spec *specs.Spec) error {
 		}
 		// The Sentry is the sandbox's kernel: it makes its own PID, mount,
 		// cgroup and time namespaces and cannot share another's; only the
-		// host-side network, UTS and IPC namespaces can be joined.
+		// host-side network, UTS and IPC namespaces can be joined. A new
+		// user namespace is runsc --rootless's own (sandbox.CheckRootless
+		// refuses it without --rootless, and checks the id mappings).
 		switch {
-		case ns.Type == specs.UserNamespace:
-			return errors.New("linux.namespaces: user namespaces are not supported")
 		case ns.Path != "" && ns.Type != specs.NetworkNamespace && ns.Type != specs.UTSNamespace && ns.Type != specs.IPCNamespace:
 			return fmt.Errorf("linux.namespaces: joining an existing %s namespace (%s) is not supported: the sandbox has its own", ns.Type, ns.Path)
 		}

@@ -5,7 +5,9 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // busybox is the static busybox the scripts run, so that what is tested is
@@ -56,6 +58,15 @@ func TestBusyboxFilesystem(t *testing.T) {
 			[]string{`^700\n`, `(?m)^tmpsrc \S+/m tmpfs rw`, `(?m)^tmpsrc\s+1024\s+\d+\s+\d+\s+\d+% \S+/m$`, `(?m)^unmounted$`}},
 		{"df", `$B df /`,
 			[]string{`(?m)^Filesystem\s+1K-blocks\s+Used\s+Available\s+Use% Mounted on$`, `(?m)^\S+\s+\d+\s+\d+\s+\d+\s+\d+% /$`}},
+		// The shell's own counters include the dd it waited for.
+		{"/proc/pid/io", `$B dd if=/dev/zero of=/dev/null bs=1000 count=20 2>/dev/null; $B cat /proc/$$/io`,
+			[]string{`(?m)^rchar: [1-9]\d{4,}$`, `(?m)^wchar: [1-9]\d{4,}$`, `(?m)^syscr: [1-9]\d+$`, `(?m)^syscw: [1-9]\d+$`, `(?m)^read_bytes: 0$`, `(?m)^cancelled_write_bytes: 0$`}},
+		{"netstat and /proc/self/net", `$B readlink /proc/net && $B ls /proc/self/net | $B grep -x tcp && $B nc -l -p 7777 >/dev/null & P=$!; ` +
+			`for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do $B netstat -tln | $B grep -q ':7777 ' && break; $B sleep 0.2; done; $B netstat -tln; kill $P; :`,
+			[]string{`(?m)^self/net\ntcp$`, `(?m)^Proto Recv-Q Send-Q Local Address\s+Foreign Address\s+State\s*$`, `(?m)^tcp\s+0\s+0 (0\.0\.0\.0|::):7777\s+(0\.0\.0\.0|::):\*\s+LISTEN\s*$`}},
+		// No terminal: the node is there, with no console behind it.
+		{"/dev/console without a terminal", `$B ls -l /dev/console && (echo x > /dev/console) 2>&1 | $B sed 's/.*: //'; :`,
+			[]string{`(?m)^crw-------\s+1 root\s+root\s+5,\s+1 .* /dev/console$`, `(?m)^No such device$`}},
 	}
 	for _, c := range cases {
 		t.Run(strings.ReplaceAll(c.name, "/", "_"), func(t *testing.T) {
@@ -103,4 +114,61 @@ func TestBusyboxSttyOnHostTerminal(t *testing.T) {
 // tests that give it their own stdio.
 func runscCommand(e *env, args ...string) *exec.Cmd {
 	return exec.Command(runscBin, append([]string{"--root=" + e.root}, args...)...)
+}
+
+// TestBusyboxConsoleIsTheTerminal runs a sandbox on a host pty (a
+// terminal container): its /dev/console is its terminal, as runc
+// bind-mounts the pty there, so what is written to it reaches the user's
+// terminal and it answers as a tty.
+func TestBusyboxConsoleIsTheTerminal(t *testing.T) {
+	e := newEnv(t)
+	if _, err := os.Stat(busybox); err != nil {
+		t.Skipf("needs busybox-static at %s: %v", busybox, err)
+	}
+	master, replica := hostPty(t)
+	var (
+		mu     sync.Mutex
+		onTerm []byte
+	)
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		b := make([]byte, 4096)
+		for {
+			n, err := master.Read(b)
+			mu.Lock()
+			onTerm = append(onTerm, b[:max(n, 0)]...)
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	b := busybox
+	cmd := runscCommand(e, "do", b, "sh", "-c", b+" ls -l /dev/console && echo via-console > /dev/console && "+
+		b+" tty < /dev/console && test -t 1 > /dev/console && echo console-isatty && echo end-of-test")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = replica, replica, replica
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("runsc do: %v", err)
+	}
+	want := []string{`(?m)^crw-------\s+1 root\s+root\s+5,\s+1 .* /dev/console\r?$`, `(?m)^via-console\r?$`, `(?m)^/dev/console\r?$`, `(?m)^console-isatty\r?$`}
+	var term string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		mu.Lock()
+		term = string(onTerm)
+		mu.Unlock()
+		if strings.Contains(term, "end-of-test") || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, w := range want {
+		if !regexp.MustCompile(w).MatchString(term) {
+			t.Errorf("terminal output does not match %q:\n%q", w, term)
+		}
+	}
+	// With the last replica descriptor closed the master's read fails
+	// (EIO), which ends the reader (closing the master would not: a
+	// blocked read of it is not interrupted).
+	replica.Close()
+	<-readerDone
 }

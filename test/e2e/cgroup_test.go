@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // hostCgroups is the host's cgroup layout as the tests see it.
@@ -22,7 +24,9 @@ type hostCgroups struct {
 func newHostCgroups(t *testing.T) hostCgroups {
 	t.Helper()
 	h := hostCgroups{own: map[string]string{}}
-	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+	// As runsc decides: v2 when /sys/fs/cgroup is itself cgroup2.
+	var fs unix.Statfs_t
+	if err := unix.Statfs("/sys/fs/cgroup", &fs); err == nil && fs.Type == unix.CGROUP2_SUPER_MAGIC {
 		h.v2 = true
 	} else if _, err := os.Stat("/sys/fs/cgroup/memory"); err != nil {
 		t.Skip("the host has neither cgroup v2 nor a v1 memory hierarchy")
@@ -160,6 +164,32 @@ func TestCgroupResources(t *testing.T) {
 		{"memory", "memory.limit_in_bytes", "memory.max", "1073741824", "1073741824"},
 		{"pids", "pids.max", "pids.max", "max", "max"},
 	})
+	// events --stats reads the limits and memory.stat back from the
+	// cgroup.
+	var ev struct {
+		Data struct {
+			Memory struct {
+				Usage struct {
+					Usage uint64 `json:"usage"`
+					Limit uint64 `json:"limit"`
+				} `json:"usage"`
+				Raw map[string]uint64 `json:"raw"`
+			} `json:"memory"`
+			Pids struct {
+				Current uint64 `json:"current"`
+				Limit   uint64 `json:"limit"`
+			} `json:"pids"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(e.must("events", "--stats", "limited")), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if m := ev.Data.Memory; m.Usage.Limit != 1<<30 || len(m.Raw) == 0 || m.Usage.Usage == 0 {
+		t.Errorf("events --stats memory: %+v; want the 1 GiB limit, memory.stat and a usage", m)
+	}
+	if p := ev.Data.Pids; p.Limit != 0 || p.Current != 1 {
+		t.Errorf("events --stats pids: %+v; want no limit (max) and init alone", p)
+	}
 	e.fails("invalid size", "update", "--memory", "lots", "limited")
 	e.fails("does not exist", "update", "--memory", "1g", "nosuch")
 
@@ -202,6 +232,82 @@ func TestUpdateWithoutCgroupAndRun(t *testing.T) {
 	}
 	if _, err := os.Stat(h.dir("pids", parent+"/fg")); !os.IsNotExist(err) {
 		t.Errorf("cgroup left after run: %v", err)
+	}
+}
+
+// TestCgroupV2Sandbox runs runsc as on a unified (cgroup v2) host: in a
+// private mount namespace, /sys/fs/cgroup becomes a cgroup2 mount, so
+// runsc picks its v2 code. That hierarchy is this hybrid host's empty
+// one: the container's cgroup is made there, the Sentry, the Gofer and the
+// stubs join it, delete removes it; a limit, with every controller bound
+// to v1, fails create with the error Apply promises, leaving nothing.
+func TestCgroupV2Sandbox(t *testing.T) {
+	e := newEnv(t)
+	var fs unix.Statfs_t
+	if err := unix.Statfs("/sys/fs/cgroup", &fs); err != nil || fs.Type == unix.CGROUP2_SUPER_MAGIC {
+		t.Skip("needs a v1 or hybrid host (a unified host runs the v2 code in every cgroup test)")
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("needs unshare(1)")
+	}
+	parent := "e2e-runsc-v2-" + strconv.Itoa(os.Getpid())
+	plain := e.bundle([]string{"/bin/sleep", "1000"}, func(s *specs.Spec) { s.Linux.CgroupsPath = parent + "/v2c" })
+	limited := e.bundle([]string{"/bin/sleep", "1000"}, func(s *specs.Spec) {
+		s.Linux.CgroupsPath = parent + "/v2l"
+		s.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64(64 << 20)}}
+	})
+	script := `set -e
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+own=$(sed -n 's/^0:://p' /proc/self/cgroup)
+dir=/sys/fs/cgroup${own%/}/$PARENT
+R="$RUNSC --root=$ROOT"
+$R run --detach --bundle "$PLAIN" v2c
+pid=$($R state v2c | tr -d ' \n' | sed 's/.*"pid":\([0-9]*\).*/\1/')
+echo "sentry $pid"
+echo "member $(grep '^0::' /proc/$pid/cgroup)"
+echo "want 0::${own%/}/$PARENT/v2c"
+echo "procs $(tr '\n' ' ' < $dir/v2c/cgroup.procs)"
+$R delete --force v2c
+if test -e $dir/v2c; then echo cgroup-left; else echo cgroup-gone; fi
+if $R create --bundle "$LIMITED" v2l 2>&1; then echo created-with-limits; else echo create-failed; fi
+if test -e $dir/v2l; then echo limited-left; fi
+rmdir $dir
+`
+	cmd := exec.Command(unshare, "--mount", "--propagation", "private", "/bin/sh", "-c", script)
+	cmd.Env = append(os.Environ(), "RUNSC="+runscBin, "ROOT="+e.root, "PARENT="+parent, "PLAIN="+plain, "LIMITED="+limited)
+	outb, err := cmd.CombinedOutput()
+	out := string(outb)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	t.Logf("in the namespace:\n%s", out)
+	field := func(name string) string {
+		for _, l := range strings.Split(out, "\n") {
+			if v, ok := strings.CutPrefix(l, name+" "); ok {
+				return v
+			}
+		}
+		t.Fatalf("no %q line in:\n%s", name, out)
+		return ""
+	}
+	sentry := field("sentry")
+	if got, want := field("member"), field("want"); got != want {
+		t.Errorf("the Sentry's /proc/%s/cgroup has %q, want %q", sentry, got, want)
+	}
+	procs := strings.Fields(field("procs"))
+	if !slices.Contains(procs, sentry) || len(procs) < 3 {
+		t.Errorf("cgroup.procs %v: want the Sentry (%s), the Gofer and a stub", procs, sentry)
+	}
+	for _, w := range []string{"cgroup-gone", "needs the memory controller", "create-failed"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+	for _, bad := range []string{"cgroup-left", "created-with-limits", "limited-left"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("output has %q:\n%s", bad, out)
+		}
 	}
 }
 

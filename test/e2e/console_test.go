@@ -44,7 +44,9 @@ func receiveConsole(t *testing.T, ln *net.UnixListener) <-chan *os.File {
 
 func TestConsoleSocket(t *testing.T) {
 	e := newEnv(t)
-	bundle := e.bundle([]string{"/bin/sh", "-c", "test -t 0 && test -t 1 && echo is-a-tty; exit 6"}, func(s *specs.Spec) {
+	// The process's terminal (a sandbox pty relayed to the one sent over
+	// the socket) has the spec's console size.
+	bundle := e.bundle([]string{"/bin/sh", "-c", "test -t 0 && test -t 1 && echo is-a-tty; stty size; exit 6"}, func(s *specs.Spec) {
 		s.Process.Terminal = true
 		s.Process.ConsoleSize = &specs.Box{Height: 30, Width: 100}
 	})
@@ -76,7 +78,7 @@ func TestConsoleSocket(t *testing.T) {
 	var out strings.Builder
 	buf := make([]byte, 256)
 	master.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for !strings.Contains(out.String(), "is-a-tty") {
+	for !strings.Contains(out.String(), "30 100") {
 		n, err := master.Read(buf)
 		out.Write(buf[:n])
 		if err != nil {
@@ -85,6 +87,9 @@ func TestConsoleSocket(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "is-a-tty") {
 		t.Errorf("terminal output %q: the process's stdio is not the pty", out.String())
+	}
+	if !strings.Contains(out.String(), "is-a-tty\r\n30 100\r\n") {
+		t.Errorf("terminal output %q: stty size in the container is not the console size", out.String())
 	}
 	if _, _, code := e.runsc("wait", "--exit", "tty"); code != 6 {
 		t.Errorf("wait --exit: %d, want 6", code)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -90,4 +91,25 @@ func TestExecTTYWithoutConsoleSocket(t *testing.T) {
 		}
 	}
 	e.must("delete", "--force", "tty")
+}
+
+// TestExecTTYJobControl: a process exec'd with --tty gets a sandbox pty as
+// its controlling terminal too, relayed to runsc exec's terminal: an
+// interactive shell there has job control, and its exit status is exec's.
+func TestExecTTYJobControl(t *testing.T) {
+	e := newEnv(t)
+	if _, err := os.Stat(busybox); err != nil {
+		t.Skipf("needs busybox-static at %s: %v", busybox, err)
+	}
+	e.must("run", "--detach", "--bundle", e.bundle([]string{"/bin/sleep", "1000"}, func(s *specs.Spec) {
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/dev/pts", Type: "devpts", Source: "devpts",
+			Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}})
+	}), "jc")
+	s := startOnTerminal(t, "--root="+e.root, "exec", "--tty", "--env", "PS1="+prompt, "jc", busybox, "sh", "-i")
+	exerciseJobControl(t, s)
+	s.typeIn(t, "echo bye; exit 7\n")
+	s.out.waitFor(t, "bye\r\n")
+	s.wantExit(t, 7)
+	s.wantModesRestored(t)
+	e.must("delete", "--force", "jc")
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -164,5 +165,87 @@ func TestHostNetworkNetlink(t *testing.T) {
 	}
 	if lo, err := net.InterfaceByName("lo"); err == nil && lo.MTU == 1280 {
 		t.Fatal("the sandbox changed the host's lo")
+	}
+}
+
+// ancillaryProgram exercises recvmsg's control messages on a UDP socket
+// over loopback: IP_PKTINFO, IP_TTL, IP_TOS (chosen by the sender's own
+// control message) and SO_TIMESTAMP, whole and in buffers too short for
+// them (MSG_CTRUNC), a control message Linux refuses (IP_TTL 0), and
+// IP_RECVERR's extended error for a datagram to a closed port, read with
+// MSG_ERRQUEUE (which never blocks).
+const ancillaryProgram = `
+import socket, struct, time
+IP_PKTINFO, IP_RECVTTL, IP_RECVTOS, SO_TIMESTAMP = 8, 12, 13, 29
+r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+r.bind(("127.0.0.1", 0))
+for opt in (IP_PKTINFO, IP_RECVTTL, IP_RECVTOS):
+    r.setsockopt(socket.IPPROTO_IP, opt, 1)
+r.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMP, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+def show(name, bufsize):
+    s.sendmsg([b"hi"], [(socket.IPPROTO_IP, socket.IP_TOS, struct.pack("i", 0x28))], 0, r.getsockname())
+    data, anc, flags, _ = r.recvmsg(100, bufsize)
+    print(name, data, "ctrunc" if flags & socket.MSG_CTRUNC else "whole")
+    for level, typ, d in anc:
+        if (level, typ) == (socket.SOL_SOCKET, SO_TIMESTAMP):
+            sec, usec = struct.unpack("qq", d) if len(d) == 16 else (0, 0)
+            print(" ", level, typ, len(d), "near-now" if abs(sec + usec / 1e6 - time.time()) < 5 else "FAR")
+        else:
+            print(" ", level, typ, d.hex())
+show("full", 1024)
+show("short", socket.CMSG_SPACE(16) + socket.CMSG_LEN(4))
+show("tiny", 10)
+try:
+    s.sendmsg([b"x"], [(socket.IPPROTO_IP, socket.IP_TTL, struct.pack("i", 0))], 0, r.getsockname())
+    print("ttl0 sent")
+except OSError as e:
+    print("ttl0 errno", e.errno)
+IP_RECVERR = 11
+e = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+e.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+try:
+    e.recvmsg(10, 100, socket.MSG_ERRQUEUE)
+except BlockingIOError:
+    print("empty error queue: EAGAIN at once")
+closed = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+closed.bind(("127.0.0.1", 0))
+dead = closed.getsockname()
+closed.close()
+e.connect(dead)
+e.send(b"anyone?")
+time.sleep(0.3)
+data, anc, flags, _ = e.recvmsg(100, 1024, socket.MSG_ERRQUEUE)
+print("errqueue", data, "MSG_ERRQUEUE" if flags & socket.MSG_ERRQUEUE else "")
+for level, typ, d in anc:
+    print(" ", level, typ, d.hex())
+`
+
+// TestHostNetworkAncillaryData: with --network=host, recvmsg's control
+// messages (rebuilt by hostinet from an allowlist) and their truncation
+// are exactly what the same program gets natively.
+func TestHostNetworkAncillaryData(t *testing.T) {
+	e := needPython(t)
+	native, err := exec.Command("/usr/bin/python3", "-c", ancillaryProgram).CombinedOutput()
+	if err != nil {
+		t.Fatalf("native run: %v\n%s", err, native)
+	}
+	if !strings.Contains(string(native), "0 8 01000000") {
+		t.Skipf("the host's loopback is not ifindex 1; native output:\n%s", native)
+	}
+	cmd, output := doCommand(t, e, "host", "/usr/bin/python3", "-c", ancillaryProgram)
+	err = cmd.Run()
+	out, errOut := output()
+	if err != nil {
+		t.Fatalf("sandbox run: %v; stdout %s; stderr %s", err, out, errOut)
+	}
+	if out != string(native) {
+		t.Errorf("control messages differ from Linux's.\nsandbox:\n%s\nnative:\n%s", out, native)
+	}
+	for _, want := range []string{"full b'hi' whole", "  0 2 ", "  0 1 28", "near-now", "short b'hi' ctrunc", "ttl0 errno 22",
+		"empty error queue: EAGAIN at once", "errqueue b'anyone?' MSG_ERRQUEUE", "  0 11 6f000000020303"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("sandbox output lacks %q:\n%s", want, out)
+		}
 	}
 }

@@ -32,13 +32,13 @@ const supportedCloneFlags = linux.CSIGNAL | linux.CLONE_VM | linux.CLONE_FS | li
 	linux.CLONE_SYSVSEM | linux.CLONE_SETTLS | linux.CLONE_PARENT_SETTID |
 	linux.CLONE_CHILD_CLEARTID | linux.CLONE_DETACHED | linux.CLONE_CHILD_SETTID | linux.CLONE_IO |
 	linux.CLONE_PTRACE | linux.CLONE_UNTRACED | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC | linux.CLONE_NEWNS |
-	linux.CLONE_CLEAR_SIGHAND
+	linux.CLONE_CLEAR_SIGHAND | linux.CLONE_NEWPID
 
 // Clone creates a thread or process as clone(2) does and starts it. It
 // returns the new TID (in the caller's PID namespace).
 func (t *Task) Clone(o CloneOptions) (ThreadID, error) {
 	f := o.Flags
-	if f&(linux.CLONE_NEWUTS|linux.CLONE_NEWIPC|linux.CLONE_NEWNS) != 0 && !t.Credentials().HasCapability(auth.CAP_SYS_ADMIN) {
+	if f&(linux.CLONE_NEWUTS|linux.CLONE_NEWIPC|linux.CLONE_NEWNS|linux.CLONE_NEWPID) != 0 && !t.Credentials().HasCapability(auth.CAP_SYS_ADMIN) {
 		return 0, unix.EPERM
 	}
 	if f&linux.CLONE_NEWNS != 0 && f&linux.CLONE_FS != 0 {
@@ -56,6 +56,24 @@ func (t *Task) Clone(o CloneOptions) (ThreadID, error) {
 	}
 	if f&linux.CLONE_SIGHAND != 0 && f&linux.CLONE_CLEAR_SIGHAND != 0 {
 		return 0, unix.EINVAL
+	}
+	// A namespace's init may not make siblings, and a thread may not
+	// live in another PID namespace than its process.
+	if f&linux.CLONE_PARENT != 0 && t.tg.isNSInit.Load() {
+		return 0, unix.EINVAL
+	}
+	childNS := t.PIDNamespaceForChildren()
+	if f&linux.CLONE_THREAD != 0 && (f&linux.CLONE_NEWPID != 0 || childNS != t.tg.pidns) {
+		return 0, unix.EINVAL
+	}
+	if f&linux.CLONE_NEWPID != 0 {
+		if childNS != t.tg.pidns {
+			return 0, unix.EINVAL
+		}
+		var err error
+		if childNS, err = childNS.newChild(); err != nil {
+			return 0, err
+		}
 	}
 	exitSignal := unix.Signal(f & linux.CSIGNAL)
 	if o.Clone3 {
@@ -132,6 +150,7 @@ func (t *Task) Clone(o CloneOptions) (ThreadID, error) {
 		a.group = t.tg
 	} else {
 		a.newGroup = true
+		a.pidns = childNS
 		a.exitSignal = exitSignal
 		a.parent = t.tg
 		if f&linux.CLONE_PARENT != 0 {
@@ -173,12 +192,16 @@ func (t *Task) Clone(o CloneOptions) (ThreadID, error) {
 	} else {
 		child.uts.Store(t.uts.Load())
 	}
+	// The parent sees the child's TID in its own namespace, the child
+	// its TID in the namespace it lives in.
+	parentTID := t.tg.pidns.IDOfTask(child)
 	var tidBuf [4]byte
-	binary.LittleEndian.PutUint32(tidBuf[:], uint32(child.tid))
+	binary.LittleEndian.PutUint32(tidBuf[:], uint32(parentTID))
 	if f&linux.CLONE_PARENT_SETTID != 0 {
 		t.CopyOut(o.ParentTID, tidBuf[:])
 	}
 	if f&linux.CLONE_CHILD_SETTID != 0 {
+		binary.LittleEndian.PutUint32(tidBuf[:], uint32(child.tg.pidns.IDOfTask(child)))
 		child.mm.CopyOut(child, o.ChildTID, tidBuf[:], usermem.IOOpts{})
 	}
 	if f&linux.CLONE_CHILD_CLEARTID != 0 {
@@ -205,7 +228,7 @@ func (t *Task) Clone(o CloneOptions) (ThreadID, error) {
 			}
 		}
 	}
-	return child.tid, nil
+	return parentTID, nil
 }
 
 // Exit ends the calling thread (exit(2)) with code.

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -9,6 +10,7 @@ import (
 	"carapace.dev/carapace/pkg/sentry/arch"
 	"carapace.dev/carapace/pkg/sentry/kernel/auth"
 	"carapace.dev/carapace/pkg/sentry/loader"
+	"carapace.dev/carapace/pkg/sentry/memmap"
 	"carapace.dev/carapace/pkg/sentry/mm"
 	"carapace.dev/carapace/pkg/sentry/vfs"
 	"carapace.dev/carapace/pkg/usermem"
@@ -82,6 +84,17 @@ func newExecFile(ctx context.Context, v *vfs.VirtualFilesystem, root vfs.Virtual
 // MappingName implements loader.NamedFile.
 func (f *execFile) MappingName() string { return f.name }
 
+// ConfigureMMap implements loader.File. The file description itself is
+// the mappings' identity, lent here (each mapping takes its own
+// reference): left unset, the filesystem would add one for the caller,
+// which the loader never drops, and the executable's mount stayed busy.
+func (f *execFile) ConfigureMMap(ctx context.Context, opts *memmap.MMapOpts) error {
+	if opts.MappingIdentity == nil {
+		opts.MappingIdentity = f.FileDescription
+	}
+	return f.FileDescription.ConfigureMMap(ctx, opts)
+}
+
 // Executable implements loader.ExecutableFile: the file's dentry, with a
 // reference, becomes the address space's exe_file.
 func (f *execFile) Executable() mm.Executable {
@@ -146,13 +159,22 @@ func (t *Task) ExecFile(ctx context.Context, filename string, fd *vfs.FileDescri
 		}
 		defer f.(*execFile).DecRef(ctx)
 		file = f
+	default:
+		f, err := opener.OpenExecutable(ctx, filename)
+		if err != nil {
+			return err
+		}
+		defer f.(*execFile).DecRef(ctx)
+		file = f
 	}
+	oldCreds := t.Credentials()
+	creds, secure := t.execCredentials(ctx, opener, file)
 	minAddr, maxAddr := t.mm.Layout().MinAddr, t.mm.Layout().MaxAddr
 	newMM := mm.New(k.mf, mm.Layout{MinAddr: minAddr, MaxAddr: maxAddr})
 	t.tg.applyMemoryLimits(newMM)
 	res, err := loader.Load(t, loader.Args{
-		MM: newMM, Opener: opener, File: file, Filename: filename, Argv: argv, Envv: envv, Creds: t.Credentials(),
-		NoRandomize: t.Personality()&AddrNoRandomize != 0,
+		MM: newMM, Opener: opener, File: file, Filename: filename, Argv: argv, Envv: envv, Creds: creds, Secure: secure,
+		NoRandomize: t.Personality()&AddrNoRandomize != 0, VDSO: k.vdso,
 	})
 	if err != nil {
 		newMM.DecUsers(t)
@@ -192,8 +214,16 @@ func (t *Task) ExecFile(ctx context.Context, filename string, fd *vfs.FileDescri
 	tg.signalMu.Unlock()
 
 	tg.deleteAllTimers()
-	t.SetCredentials(t.Credentials().ForExec())
-	tg.dumpable.Store(1)
+	t.SetCredentials(creds)
+	// A program that runs with other IDs than its user's, or with more
+	// capabilities than before, is not dumpable, and its parent's death
+	// signal no longer applies (execve(2), prctl(2) PR_SET_DUMPABLE).
+	if secure || credsElevated(oldCreds, creds) {
+		tg.dumpable.Store(0)
+		t.parentDeathSignal.Store(0)
+	} else {
+		tg.dumpable.Store(1)
+	}
 	t.clearChildTID = 0
 	t.robustList = 0
 	t.restartBlock = nil
@@ -229,4 +259,62 @@ func (t *Task) killOtherThreads() {
 			<-o.done
 		}
 	}
+}
+
+// execCredentials works out the credentials the program file (what
+// execve names) runs with, and whether the exec is secure (AT_SECURE).
+// A script's interpreter, not the script, lends its set-ID bits, as on
+// Linux; they are ignored on a nosuid mount. Errors resolving scripts are
+// left for the loader to report.
+func (t *Task) execCredentials(ctx context.Context, opener loader.Opener, file loader.File) (*auth.Credentials, bool) {
+	final := file
+	for depth := 0; depth < maxScriptDepth; depth++ {
+		hdr := make([]byte, 256)
+		n, err := final.ReadAt(ctx, hdr, 0)
+		if err != nil && !errors.Is(err, io.EOF) {
+			break
+		}
+		if n < 2 || hdr[0] != '#' || hdr[1] != '!' {
+			break
+		}
+		interp, _, err := loader.ParseShebang(hdr[:n])
+		if err != nil {
+			break
+		}
+		f, err := opener.OpenExecutable(ctx, interp)
+		if err != nil {
+			break
+		}
+		defer f.(*execFile).DecRef(ctx)
+		final = f
+	}
+	var xf auth.ExecFile
+	// no_new_privs and nosuid mounts make the bits count for nothing.
+	if f, ok := final.(*execFile); ok && f.SetIDAllowed() && !t.noNewPrivs {
+		st, err := f.Stat(ctx, vfs.StatOptions{Mask: unix.STATX_MODE | unix.STATX_UID | unix.STATX_GID})
+		if err == nil {
+			mode := uint32(st.Mode)
+			if mode&unix.S_ISUID != 0 {
+				xf.SetUID, xf.UID = true, auth.UID(st.Uid)
+			}
+			// Set-group-ID without group execute marks mandatory locking.
+			if mode&unix.S_ISGID != 0 && mode&unix.S_IXGRP != 0 {
+				xf.SetGID, xf.GID = true, auth.GID(st.Gid)
+			}
+		}
+	}
+	return t.Credentials().ForExecOf(xf, t.noNewPrivs)
+}
+
+// maxScriptDepth bounds the "#!" chain execCredentials follows (the
+// loader's own limit is lower and reports ELOOP).
+const maxScriptDepth = 5
+
+// credsElevated reports whether execve changed the effective or
+// filesystem IDs or gave capabilities the process did not have, which
+// makes it non-dumpable as Linux's commit_creds does.
+func credsElevated(old, n *auth.Credentials) bool {
+	return old.EffectiveUID != n.EffectiveUID || old.EffectiveGID != n.EffectiveGID ||
+		old.FilesystemUID != n.FilesystemUID || old.FilesystemGID != n.FilesystemGID ||
+		n.PermittedCaps&^old.PermittedCaps != 0
 }

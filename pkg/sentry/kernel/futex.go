@@ -461,7 +461,7 @@ func (t *Task) handleFutexDeath(addr hostarch.Addr) {
 			}
 		}
 	}
-	tid := uint32(t.tid)
+	tid := uint32(t.vtid)
 	owned := false
 	old, err := t.mm.AtomicUpdateUint32(t, addr, func(old uint32) uint32 {
 		owned = old&futexTIDMask == tid

@@ -19,7 +19,7 @@ import (
 // bucket lock: it returns true if the task now owns it; otherwise it has
 // set FUTEX_WAITERS (when wait) and returns the owner's TID.
 func (t *Task) piAcquire(addr hostarch.Addr, b *futexBucket, key futexKey, wait bool) (bool, ThreadID, error) {
-	return t.piAcquireFor(addr, b, key, t.tid, wait)
+	return t.piAcquireFor(addr, b, key, t.vtid, wait)
 }
 
 // piAcquireFor is piAcquire on behalf of the thread owner (FUTEX_CMP_REQUEUE_PI
@@ -62,7 +62,7 @@ func (t *Task) piAcquireFor(addr hostarch.Addr, b *futexBucket, key futexKey, fo
 	if owner == forTID {
 		return false, owner, unix.EDEADLK
 	}
-	if t.k.TaskWithID(owner) == nil {
+	if t.tg.pidns.TaskWithID(owner) == nil {
 		// The owner is gone without marking the lock (not robust): Linux
 		// reports ESRCH rather than wait for ever.
 		return false, owner, unix.ESRCH
@@ -92,7 +92,7 @@ func (t *Task) FutexLockPI(addr hostarch.Addr, private, try bool, deadline time.
 		b.mu.Unlock()
 		return unix.EAGAIN
 	}
-	w := &futexWaiter{key: key, bitset: ^uint32(0), pi: true, tid: t.tid, woken: make(chan struct{})}
+	w := &futexWaiter{key: key, bitset: ^uint32(0), pi: true, tid: t.vtid, woken: make(chan struct{})}
 	b.push(w)
 	b.mu.Unlock()
 
@@ -142,7 +142,7 @@ func (t *Task) FutexWaitRequeuePI(addr, addr2 hostarch.Addr, private bool, val u
 		return unix.EINVAL
 	}
 	b := t.k.futexes.bucket(k1)
-	w := &futexWaiter{key: k1, bitset: ^uint32(0), requeuePI: true, piKey: k2, tid: t.tid, woken: make(chan struct{})}
+	w := &futexWaiter{key: k1, bitset: ^uint32(0), requeuePI: true, piKey: k2, tid: t.vtid, woken: make(chan struct{})}
 	b.mu.Lock()
 	cur, err := t.loadFutexWord(addr)
 	if err != nil {
@@ -275,7 +275,7 @@ func (t *Task) FutexUnlockPI(addr hostarch.Addr, private bool) error {
 	if err != nil {
 		return err
 	}
-	if cur&futexTIDMask != uint32(t.tid) {
+	if cur&futexTIDMask != uint32(t.vtid) {
 		return unix.EPERM
 	}
 	var next *futexWaiter

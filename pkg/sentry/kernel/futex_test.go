@@ -121,7 +121,7 @@ func newRequeuePIEnv(t *testing.T) *requeuePIEnv {
 }
 
 func (e *requeuePIEnv) sibling(tid ThreadID) *Task {
-	return &Task{k: e.task.k, tg: e.task.tg, tid: tid, mm: e.task.mm, interruptCh: make(chan struct{}, 1)}
+	return &Task{k: e.task.k, tg: e.task.tg, tid: tid, vtid: tid, mm: e.task.mm, interruptCh: make(chan struct{}, 1)}
 }
 
 func (e *requeuePIEnv) put(a hostarch.Addr, v uint32) {

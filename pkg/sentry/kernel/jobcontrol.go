@@ -1,6 +1,8 @@
 package kernel
 
 import (
+	"slices"
+
 	"carapace.dev/carapace/pkg/abi/linux"
 	"golang.org/x/sys/unix"
 )
@@ -62,7 +64,7 @@ func (tg *ThreadGroup) notifyParentLocked(code int32, status int32) {
 	act := p.handlers.Load().get(linux.SIGCHLD)
 	if act.Flags&linux.SA_NOCLDSTOP == 0 {
 		info := linux.SignalInfo{Signo: int32(unix.SIGCHLD), Code: code}
-		info.SetPid(int32(tg.pid))
+		info.SetPid(int32(p.pidns.idOfLocked(tg.pid)))
 		info.SetStatus(status)
 		p.sendSignal(&info, nil)
 	}
@@ -126,4 +128,69 @@ func (t *Task) waitWhileStopped() {
 		case <-t.interruptCh:
 		}
 	}
+}
+
+// Orphaned process groups (POSIX; credentials(7)): a group none of whose
+// members has a parent in another group of the same session. Job control
+// stops make no sense there, since no shell is left to continue them.
+
+// pgrpOrphanedLocked reports whether group pgid is orphaned, ignoring
+// ignore (a process about to exit) and zombies. The sandbox's init counts
+// as any parent: it is a container's init (an interactive shell run as
+// `runsc do bash` or `docker run -it`, whose jobs must stop on ^Z), not
+// Linux's global init, the one parent Linux leaves out.
+func (k *Kernel) pgrpOrphanedLocked(pgid ThreadID, ignore *ThreadGroup) bool {
+	for _, g := range k.groups {
+		if g.pgid != pgid || g == ignore || g.zombie {
+			continue
+		}
+		p := g.parent
+		if p == nil {
+			continue
+		}
+		if p.pgid != pgid && p.sid == g.sid {
+			return false
+		}
+	}
+	return true
+}
+
+// pgrpHasStoppedLocked reports whether a live member of pgid is stopped.
+func (k *Kernel) pgrpHasStoppedLocked(pgid ThreadID) bool {
+	for _, g := range k.groups {
+		if g.pgid == pgid && !g.zombie && g.groupStopped.Load() {
+			return true
+		}
+	}
+	return false
+}
+
+// orphanedByExitLocked returns the process groups that tg's exit leaves
+// orphaned with a stopped member, to be sent SIGHUP then SIGCONT: tg's
+// own group, when its parent was the group's link to the session, and
+// each child's group, when tg was (the children are already reparented).
+func (k *Kernel) orphanedByExitLocked(tg *ThreadGroup, children []*ThreadGroup) []ThreadID {
+	var out []ThreadID
+	add := func(pgid ThreadID) {
+		if k.pgrpHasStoppedLocked(pgid) && !slices.Contains(out, pgid) {
+			out = append(out, pgid)
+		}
+	}
+	if p := tg.parent; p != nil && p.pgid != tg.pgid && p.sid == tg.sid && k.pgrpOrphanedLocked(tg.pgid, tg) {
+		add(tg.pgid)
+	}
+	for _, c := range children {
+		if !c.zombie && c.pgid != tg.pgid && c.sid == tg.sid && k.pgrpOrphanedLocked(c.pgid, nil) {
+			add(c.pgid)
+		}
+	}
+	return out
+}
+
+// inOrphanedPgrp reports whether tg's process group is orphaned.
+func (tg *ThreadGroup) inOrphanedPgrp() bool {
+	k := tg.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.pgrpOrphanedLocked(tg.pgid, nil)
 }

@@ -24,6 +24,7 @@ import (
 	"carapace.dev/carapace/pkg/sentry/mm"
 	"carapace.dev/carapace/pkg/sentry/pgalloc"
 	"carapace.dev/carapace/pkg/sentry/platform"
+	"carapace.dev/carapace/pkg/sentry/vdso"
 	"carapace.dev/carapace/pkg/sentry/vfs"
 	"golang.org/x/sys/unix"
 )
@@ -61,19 +62,30 @@ type Kernel struct {
 	mf       *pgalloc.MemoryFile
 	syscalls *SyscallTable
 
-	// bootTime anchors CLOCK_MONOTONIC and CLOCK_BOOTTIME at 0 when the
-	// kernel started, as a freshly booted machine's would be.
+	// bootTime is when the kernel started (BootTimeNanos); vdso's clock
+	// starts CLOCK_MONOTONIC and CLOCK_BOOTTIME at 0 then, as a freshly
+	// booted machine's would be.
 	bootTime    time.Time
 	totalMemory uint64
 	strace      bool
 
+	// vdso is the vDSO every address space maps; its data page is the
+	// clock (MonotonicNow, RealtimeNow), shared with the applications.
+	vdso *vdso.VDSO
+
 	// mu guards the task tree: PIDs, parents and children, zombies. It is
 	// taken by clone, exit and wait, never by ordinary syscalls.
-	mu         sync.Mutex
-	tasks      map[ThreadID]*Task
-	groups     map[ThreadID]*ThreadGroup
-	lastPID    ThreadID
-	init       *ThreadGroup
+	mu      sync.Mutex
+	tasks   map[ThreadID]*Task
+	groups  map[ThreadID]*ThreadGroup
+	lastPID ThreadID
+	init    *ThreadGroup
+	// rootPIDNS is the sandbox's PID namespace; idRefs counts the users
+	// of each allocated root ID and idOwner the namespace it was
+	// allocated in (pidns.go).
+	rootPIDNS  *PIDNamespace
+	idRefs     map[ThreadID]int
+	idOwner    map[ThreadID]*PIDNamespace
 	futexes    futexTable
 	vfs        *vfs.VirtualFilesystem
 	pipeOnce   sync.Once
@@ -88,6 +100,8 @@ type Kernel struct {
 	// guarded by mu.
 	ttys        map[*devpts.Terminal]*ttyState
 	sessionTTYs map[ThreadID]*devpts.Terminal
+	// nsfs holds the namespace files (nsfs.go).
+	nsfs nsfs
 	// klog is the kernel log (syslog.go).
 	logOnce sync.Once
 	klog    *kernelLog
@@ -122,7 +136,14 @@ func New(cfg Config) (*Kernel, error) {
 		bootTime: time.Now(), totalMemory: total, strace: cfg.Strace,
 		tasks: make(map[ThreadID]*Task), groups: make(map[ThreadID]*ThreadGroup),
 		hostname: cfg.Hostname, domainname: cfg.Domainname, vfs: cfg.VFS,
+		idRefs: make(map[ThreadID]int), idOwner: make(map[ThreadID]*PIDNamespace),
 	}
+	k.rootPIDNS = newRootPIDNamespace(k)
+	v, err := vdso.New(cfg.MemoryFile, vdso.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("kernel: %w", err)
+	}
+	k.vdso = v
 	// Terminals of this VFS's devpts mounts report to this kernel, and
 	// /dev/tty opens the caller's controlling terminal. A VFS shared with
 	// an earlier kernel (tests) keeps its first /dev/tty driver.
@@ -158,11 +179,15 @@ func (k *Kernel) Syscalls() *SyscallTable { return k.syscalls }
 // TotalMemory is the memory size reported to the sandbox.
 func (k *Kernel) TotalMemory() uint64 { return k.totalMemory }
 
-// MonotonicNow returns CLOCK_MONOTONIC: time since the kernel booted.
-func (k *Kernel) MonotonicNow() time.Duration { return time.Since(k.bootTime) }
+// MonotonicNow returns CLOCK_MONOTONIC: time since the kernel booted, as
+// the applications' vDSO computes it from the same data page.
+func (k *Kernel) MonotonicNow() time.Duration { return time.Duration(k.vdso.MonotonicNanos()) }
 
-// RealtimeNow returns CLOCK_REALTIME.
-func (k *Kernel) RealtimeNow() time.Time { return time.Now() }
+// RealtimeNow returns CLOCK_REALTIME, as the vDSO computes it.
+func (k *Kernel) RealtimeNow() time.Time { return time.Unix(0, k.vdso.RealtimeNanos()) }
+
+// VDSO returns the vDSO that execve maps into every new address space.
+func (k *Kernel) VDSO() *vdso.VDSO { return k.vdso }
 
 // Hostname returns the UTS nodename.
 func (k *Kernel) Hostname() string {
@@ -197,6 +222,9 @@ func (k *Kernel) allocatePIDLocked() (ThreadID, error) {
 			continue
 		}
 		if _, used := k.groups[k.lastPID]; used { // a zombie's PID
+			continue
+		}
+		if k.idRefs[k.lastPID] > 0 { // a process group's or session's
 			continue
 		}
 		return k.lastPID, nil
@@ -283,7 +311,7 @@ func (k *Kernel) CreateProcess(ctx context.Context, args CreateProcessArgs) (*Th
 	fsc := NewFSContext(args.Root, cwd, args.Umask)
 	la := loader.Args{
 		MM: m, Opener: &fsOpener{vfs: k.vfs, creds: creds, fs: fsc}, Filename: args.Filename,
-		Argv: args.Argv, Envv: args.Envv, Creds: creds,
+		Argv: args.Argv, Envv: args.Envv, Creds: creds, VDSO: k.vdso,
 	}
 	if args.Random != nil {
 		la.Random = args.Random
@@ -301,7 +329,7 @@ func (k *Kernel) CreateProcess(ctx context.Context, args CreateProcessArgs) (*Th
 	}
 	t, err := k.newTask(ctx, newTaskArgs{
 		mm: m, fdTable: fdt, fsContext: fsc, creds: creds, newGroup: true,
-		handlers: NewSignalHandlers(), image: res,
+		handlers: NewSignalHandlers(), image: res, pidns: k.rootPIDNS,
 	})
 	if err != nil {
 		m.DecUsers(ctx)

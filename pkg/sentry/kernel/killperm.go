@@ -50,10 +50,51 @@ func (t *Task) KillProcessGroup(pgid ThreadID, info *linux.SignalInfo) error {
 	return t.killEach(t.k.groupsWhere(func(g *ThreadGroup) bool { return g.pgid == pgid }), info, unix.EPERM)
 }
 
-// KillAll is kill(-1) by t: every process but init and t's own that t
-// may signal; ESRCH if there is none it may signal.
+// KillAll is kill(-1) by t: every process visible in t's PID namespace
+// but that namespace's init and t's own that t may signal; ESRCH if there
+// is none it may signal.
 func (t *Task) KillAll(info *linux.SignalInfo) error {
-	return t.killEach(t.k.groupsWhere(func(g *ThreadGroup) bool { return g.pid > 1 && g != t.tg }), info, unix.ESRCH)
+	ns := t.tg.pidns
+	return t.killEach(t.k.groupsWhere(func(g *ThreadGroup) bool {
+		return g != t.tg && ns.idOfLocked(g.pid) > 1
+	}), info, unix.ESRCH)
+}
+
+// signalFrom prepares info, sent by t to process tg, for its receiver:
+// the sender's PID as tg's namespace sees it (0 from an ancestor
+// namespace). It reports false when the signal is to be dropped: SIGKILL
+// and SIGSTOP reach a namespace's init only from an ancestor namespace.
+func (t *Task) signalFrom(tg *ThreadGroup, info *linux.SignalInfo) (linux.SignalInfo, bool) {
+	c := *info
+	sender := tg.pidns.IDOf(t.tg.pid)
+	if c.Code == linux.SI_USER || c.Code == linux.SI_TKILL {
+		c.SetPid(int32(sender))
+	}
+	sig := linux.Signal(c.Signo)
+	if sender != 0 && tg.isProtectedInit() && (sig == linux.SIGKILL || sig == linux.SIGSTOP) {
+		return c, false
+	}
+	return c, true
+}
+
+// SignalProcess sends info from t to process tg (kill, rt_sigqueueinfo),
+// with the sender's PID filled in for SI_USER signals.
+func (t *Task) SignalProcess(tg *ThreadGroup, info *linux.SignalInfo) error {
+	c, ok := t.signalFrom(tg, info)
+	if !ok {
+		return nil
+	}
+	return tg.SendSignal(&c)
+}
+
+// SignalThread sends info from t to thread o (tgkill, tkill,
+// rt_tgsigqueueinfo), as SignalProcess does.
+func (t *Task) SignalThread(o *Task, info *linux.SignalInfo) error {
+	c, ok := t.signalFrom(o.tg, info)
+	if !ok {
+		return nil
+	}
+	return o.SendSignal(&c)
 }
 
 // groupsWhere returns the live processes matching keep.
@@ -81,7 +122,7 @@ func (t *Task) killEach(targets []*ThreadGroup, info *linux.SignalInfo, noneAllo
 		}
 		sent = true
 		if sig != 0 {
-			g.SendSignal(info)
+			t.SignalProcess(g, info)
 		}
 	}
 	if !sent {

@@ -7,9 +7,9 @@ const (
 	PerLinux = 0x0000
 	// AddrNoRandomize disables layout randomization at the next execve.
 	AddrNoRandomize = 0x0040000
-	// ReadImpliesExec is accepted and reported until the next execve
-	// clears it. Unlike Linux, later PROT_READ mmaps are not made
-	// executable meanwhile: the Sentry's mm does not consult it.
+	// ReadImpliesExec makes mmap and mprotect with PROT_READ grant
+	// PROT_EXEC too (where the mapping may execute), until the next
+	// execve clears it.
 	ReadImpliesExec = 0x0400000
 	// PersonalityQuery is the argument that reads without setting.
 	PersonalityQuery = 0xffffffff
@@ -23,7 +23,8 @@ func (t *Task) Personality() uint32 {
 // SetPersonality implements personality(2): unless p is PersonalityQuery
 // it becomes the task's personality, and the previous value is returned.
 // Like Linux since 4.x (exec domains were removed) any value is stored
-// and none is refused; only AddrNoRandomize changes behaviour here.
+// and none is refused; AddrNoRandomize and ReadImpliesExec change
+// behaviour here.
 func (t *Task) SetPersonality(p uint32) uint32 {
 	if p == PersonalityQuery {
 		return t.personality.Load()

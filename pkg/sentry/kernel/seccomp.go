@@ -144,7 +144,7 @@ func (t *Task) AppendSeccompFilter(p bpf.Program, o SeccompFilterOptions) (Threa
 			if s == nil || (s.mode == SeccompModeFilter && isSeccompAncestor(s.filter, prev)) {
 				continue
 			}
-			return o.tid, nil
+			return o.vtid, nil
 		}
 		for _, o := range t.tg.tasks {
 			o.seccomp.Store(next)

@@ -29,7 +29,7 @@ func seccompCall(nr int32) *bpf.SeccompData {
 func bareTasks(n int) []*Task {
 	tg := &ThreadGroup{}
 	for i := range n {
-		tg.tasks = append(tg.tasks, &Task{tg: tg, tid: ThreadID(100 + i)})
+		tg.tasks = append(tg.tasks, &Task{tg: tg, tid: ThreadID(100 + i), vtid: ThreadID(100 + i)})
 	}
 	return tg.tasks
 }

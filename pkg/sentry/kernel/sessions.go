@@ -60,7 +60,7 @@ func (tg *ThreadGroup) SetProcessGroup(target *ThreadGroup, pgid ThreadID) error
 			return unix.EPERM
 		}
 	}
-	target.pgid = pgid
+	k.setProcessGroupLocked(target, pgid)
 	return nil
 }
 
@@ -74,7 +74,8 @@ func (tg *ThreadGroup) CreateSession() (ThreadID, error) {
 			return 0, unix.EPERM // already a group leader
 		}
 	}
-	tg.sid, tg.pgid = tg.pid, tg.pid
+	k.setSessionLocked(tg, tg.pid)
+	k.setProcessGroupLocked(tg, tg.pid)
 	return tg.sid, nil
 }
 

@@ -147,6 +147,11 @@ func (tg *ThreadGroup) sendLocked(info *linux.SignalInfo, target *Task, sig linu
 	if tg.exiting {
 		return false
 	}
+	if act.Handler == linux.SIG_DFL && sig != linux.SIGSTOP && tg.isProtectedInit() {
+		// A namespace's init gets only the signals it handles (SIGKILL
+		// and SIGSTOP were filtered by sender before).
+		return false
+	}
 	if isIgnored(sig, act) {
 		// Ignored signals are dropped at generation unless blocked by
 		// the target (sigwait may still want them).
@@ -300,11 +305,18 @@ func (t *Task) deliverSignals() {
 		switch {
 		case act.Handler == linux.SIG_IGN:
 			continue
+		case act.Handler == linux.SIG_DFL && sig != linux.SIGSTOP && tg.isProtectedInit():
+			continue
 		case act.Handler == linux.SIG_DFL:
 			switch linux.DefaultAction(sig) {
 			case linux.SignalDefaultIgnore, linux.SignalDefaultContinue:
 				continue
 			case linux.SignalDefaultStop:
+				// The job control stops do nothing in an orphaned
+				// process group; SIGSTOP always stops.
+				if sig != linux.SIGSTOP && tg.inOrphanedPgrp() {
+					continue
+				}
 				// The run loop parks the task until SIGCONT; an
 				// interrupted syscall is settled after that.
 				tg.beginGroupStop(sig)

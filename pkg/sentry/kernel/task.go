@@ -30,6 +30,9 @@ type Task struct {
 	k   *Kernel
 	tg  *ThreadGroup
 	tid ThreadID
+	// vtid is the TID in the task's own PID namespace (what gettid and
+	// the futex words see); fixed at creation.
+	vtid ThreadID
 
 	// Task goroutine only.
 	ac           *arch.Context64
@@ -61,6 +64,9 @@ type Task struct {
 	name atomic.Pointer[string]
 	// uts is the task's UTS namespace, nil for the initial one.
 	uts atomic.Pointer[UTSNamespace]
+	// childPIDNS is where the task's new processes go after
+	// unshare(CLONE_NEWPID) or setns; nil: its own PID namespace.
+	childPIDNS atomic.Pointer[PIDNamespace]
 	// mntns is the mount namespace the task entered (mntns.go), nil for
 	// the initial one; replaced only by the task itself.
 	mntns *vfs.MountNamespace

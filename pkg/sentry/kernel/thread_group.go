@@ -50,6 +50,12 @@ func (s WaitStatus) String() string {
 type ThreadGroup struct {
 	k   *Kernel
 	pid ThreadID
+	// pidns is the PID namespace the process lives in; isNSInit is set
+	// when it is a namespace's init (its PID 1 there).
+	pidns    *PIDNamespace
+	isNSInit atomic.Bool
+	// vpid is the PID in pidns, fixed at creation.
+	vpid ThreadID
 
 	// signalMu guards the signal state of the group and of its tasks,
 	// the task list, and the exit state below.
@@ -214,6 +220,9 @@ type newTaskArgs struct {
 	limits     *[linux.RLIM_NLIMITS]linux.Rlimit
 	sigMask    linux.SignalSet
 	image      *loader.Result
+	// pidns is where a new process goes (newGroup); nil means the
+	// parent's namespace for children.
+	pidns *PIDNamespace
 }
 
 // newTask creates a task (and, with newGroup, its process) and registers
@@ -248,22 +257,31 @@ func (k *Kernel) newTask(ctx context.Context, a newTaskArgs) (*Task, error) {
 
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	tid, err := k.allocatePIDLocked()
+	ns := a.pidns
+	switch {
+	case !a.newGroup:
+		ns = a.group.pidns
+	case ns == nil && a.parent != nil:
+		ns = a.parent.pidns
+	case ns == nil:
+		ns = k.rootPIDNS
+	}
+	if ns.dead {
+		// Its init has exited (pid_namespaces(7)).
+		t.releaseContext()
+		return nil, unix.ENOMEM
+	}
+	firstInit := a.newGroup && ns.init == nil && (ns.parent != nil || k.init == nil)
+	tid, err := k.allocateIDLocked(ns, firstInit)
 	if err != nil {
 		t.releaseContext()
 		return nil, err
-	}
-	if k.init == nil && a.newGroup {
-		tid = 1
-		if k.lastPID < 1 {
-			k.lastPID = 1
-		}
 	}
 	t.tid = tid
 	tg := a.group
 	if a.newGroup {
 		tg = &ThreadGroup{
-			k: k, pid: tid, parent: a.parent,
+			k: k, pid: tid, parent: a.parent, pidns: ns,
 			children: make(map[*ThreadGroup]struct{}), exitSignal: a.exitSignal,
 			childEvent: make(chan struct{}), exited: make(chan struct{}),
 		}
@@ -276,29 +294,53 @@ func (k *Kernel) newTask(ctx context.Context, a newTaskArgs) (*Task, error) {
 		}
 		tg.fsizeCur.Store(tg.limits[linux.RLIMIT_FSIZE].Cur)
 		if a.parent != nil {
-			a.parent.children[tg] = struct{}{}
 			tg.pgid, tg.sid = a.parent.pgid, a.parent.sid
 		} else {
 			tg.pgid, tg.sid = tid, tid
 		}
-		if k.init == nil {
-			k.init = tg
-		}
-		k.groups[tid] = tg
 	} else if tg.zombie {
+		k.releaseIDLocked(tid)
 		t.releaseContext()
 		return nil, fmt.Errorf("process %d has exited: %w", tg.pid, unix.ESRCH)
 	}
 	tg.signalMu.Lock()
-	if tg.exiting {
+	if !a.newGroup && tg.exiting {
 		tg.signalMu.Unlock()
+		k.releaseIDLocked(tid)
 		t.releaseContext()
 		return nil, fmt.Errorf("process %d is exiting: %w", tg.pid, unix.EAGAIN)
 	}
 	tg.tasks = append(tg.tasks, t)
 	tg.signalMu.Unlock()
+	if a.newGroup {
+		// Registered only now that nothing can fail: the task's ID
+		// reference doubles as the process's, plus its group's and
+		// session's.
+		k.holdIDLocked(tid)
+		k.holdIDLocked(tg.pgid)
+		k.holdIDLocked(tg.sid)
+		if a.parent != nil {
+			a.parent.children[tg] = struct{}{}
+		}
+		if firstInit {
+			ns.init = tg
+			if ns.parent != nil {
+				tg.isNSInit.Store(true)
+			} else {
+				k.init = tg
+			}
+		}
+		for n := ns; n != nil; n = n.parent {
+			n.groups++
+		}
+		k.groups[tid] = tg
+	}
 	tg.liveTasks++
 	t.tg = tg
+	t.vtid = ns.idOfLocked(tid)
+	if a.newGroup {
+		tg.vpid = t.vtid
+	}
 	if a.newGroup {
 		tg.applyMemoryLimits(t.mm)
 	}
@@ -377,11 +419,15 @@ func (t *Task) exit() {
 	// run last-in first-out): sending SIGCONT takes it.
 	var orphans []*ThreadGroup
 	var hangUp ThreadID
+	var orphanedPgrps []ThreadID
 	defer func() {
 		for _, c := range orphans {
 			c.sendParentDeathSignal()
 		}
 		k.hangUp(hangUp)
+		for _, pgid := range orphanedPgrps {
+			k.hangUp(pgid)
+		}
 	}()
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -389,9 +435,17 @@ func (t *Task) exit() {
 	groupExit, groupStatus := tg.exiting, tg.groupStatus
 	tg.signalMu.Unlock()
 	delete(k.tasks, t.tid)
+	k.releaseIDLocked(t.tid)
 	tg.liveTasks--
 	if tg.liveTasks > 0 {
 		return
+	}
+	if tg.isNSInit.Load() {
+		// A namespace's init takes the namespace down with it before it
+		// becomes a zombie its parent can see.
+		k.mu.Unlock()
+		k.zapNamespace(tg.pidns, tg)
+		k.mu.Lock()
 	}
 	status := t.exitStatus
 	if groupExit {
@@ -404,15 +458,7 @@ func (t *Task) exit() {
 	hangUp = k.sessionLeaderExitedLocked(tg)
 	log.Debugf("process %d %v", tg.pid, status)
 
-	// Orphans go to the nearest live subreaper ancestor, else to init
-	// (or, with init gone, are reaped when they exit).
-	reaper := k.init
-	for a := tg.parent; a != nil; a = a.parent {
-		if a.subreaper && !a.zombie {
-			reaper = a
-			break
-		}
-	}
+	reaper := k.reaperLocked(tg)
 	for c := range tg.children {
 		delete(tg.children, c)
 		orphans = append(orphans, c)
@@ -425,10 +471,11 @@ func (t *Task) exit() {
 		} else {
 			c.parent = nil
 			if c.zombie {
-				delete(k.groups, c.pid)
+				k.removeGroupLocked(c)
 			}
 		}
 	}
+	orphanedPgrps = k.orphanedByExitLocked(tg, orphans)
 	if tg == k.init {
 		k.killAllLocked()
 	}
@@ -438,7 +485,7 @@ func (t *Task) exit() {
 	p := tg.parent
 	if p == nil {
 		if tg != k.init {
-			delete(k.groups, tg.pid)
+			k.removeGroupLocked(tg)
 		}
 		return
 	}
@@ -447,13 +494,13 @@ func (t *Task) exit() {
 	act := p.handlers.Load().get(linux.SIGCHLD)
 	if act.Handler == linux.SIG_IGN || act.Flags&linux.SA_NOCLDWAIT != 0 {
 		delete(p.children, tg)
-		delete(k.groups, tg.pid)
+		k.removeGroupLocked(tg)
 		p.notifyChildLocked()
 		return
 	}
 	if tg.exitSignal != 0 {
 		info := linux.SignalInfo{Signo: int32(tg.exitSignal), Code: linux.CLD_EXITED}
-		info.SetPid(int32(tg.pid))
+		info.SetPid(int32(p.pidns.idOfLocked(tg.pid)))
 		info.SetUTime(ClockTicks(tg.finalUsage.User + tg.childUsage.User))
 		info.SetSTime(ClockTicks(tg.finalUsage.Sys + tg.childUsage.Sys))
 		if status.Signaled() {
@@ -515,26 +562,36 @@ type WaitOptions struct {
 
 // Wait waits for a child of tg to exit, as wait4 does: it returns its PID
 // and status, or pid 0 with WNOHANG when none has exited, ECHILD if there
-// is no matching child, or the blocker's error.
+// is no matching child, or the blocker's error. PIDs, in o and in the
+// result, are numbers in tg's PID namespace.
 func (tg *ThreadGroup) Wait(o WaitOptions) (ThreadID, WaitStatus, error) {
 	k := tg.k
 	if !o.Stopped && !o.Continued {
 		o.Exited = true
 	}
+	ns := tg.pidns
 	for {
 		k.mu.Lock()
+		// The ID asked for, as a root ID (a PID or a process group).
+		var want ThreadID
+		switch {
+		case o.InGroup || o.PID > 0:
+			want, _ = ns.rootIDLocked(o.PID)
+		case o.PID < -1:
+			want, _ = ns.rootIDLocked(-o.PID)
+		}
 		any := false
 		for c := range tg.children {
 			switch {
 			case o.InGroup:
-				if c.pgid != o.PID {
+				if c.pgid != want {
 					continue
 				}
-			case o.PID > 0 && c.pid != o.PID:
+			case o.PID > 0 && c.pid != want:
 				continue
 			case o.PID == 0 && c.pgid != tg.pgid:
 				continue
-			case o.PID < -1 && c.pgid != -o.PID:
+			case o.PID < -1 && c.pgid != want:
 				continue
 			}
 			if !o.All && (c.exitSignal != unix.SIGCHLD) != o.Clone {
@@ -542,7 +599,7 @@ func (tg *ThreadGroup) Wait(o WaitOptions) (ThreadID, WaitStatus, error) {
 			}
 			any = true
 			if o.Stopped && c.stopReport != 0 && !c.zombie {
-				pid, st := c.pid, WaitStatusStopped(c.stopReport)
+				pid, st := ns.idOfLocked(c.pid), WaitStatusStopped(c.stopReport)
 				if !o.NoReap {
 					c.stopReport = 0
 				}
@@ -553,19 +610,21 @@ func (tg *ThreadGroup) Wait(o WaitOptions) (ThreadID, WaitStatus, error) {
 				if !o.NoReap {
 					c.continueReport = false
 				}
+				pid := ns.idOfLocked(c.pid)
 				k.mu.Unlock()
-				return c.pid, WaitStatusContinued, nil
+				return pid, WaitStatusContinued, nil
 			}
 			if c.zombie && o.Exited {
-				pid, st := c.pid, c.exitStatus
+				pid, st := ns.idOfLocked(c.pid), c.exitStatus
 				if o.Usage != nil {
 					*o.Usage = c.finalUsage.Add(c.childUsage)
 					*o.MaxRSS = max(c.maxRSS.Load(), c.childMaxRSS)
 				}
 				if !o.NoReap {
 					tg.reapUsageLocked(c)
+					tg.ioCounts.addReaped(&c.ioCounts) // iocount.go
 					delete(tg.children, c)
-					delete(k.groups, c.pid)
+					k.removeGroupLocked(c)
 				}
 				k.mu.Unlock()
 				return pid, st, nil
@@ -596,7 +655,6 @@ func (k *Kernel) ProcessCount() int {
 	return len(k.groups)
 }
 
-// pidOf is used by getppid.
 func (tg *ThreadGroup) parentPID() ThreadID {
 	tg.k.mu.Lock()
 	defer tg.k.mu.Unlock()
@@ -604,6 +662,34 @@ func (tg *ThreadGroup) parentPID() ThreadID {
 		return 0
 	}
 	return tg.parent.pid
+}
+
+// Parent returns the parent process, nil for an orphan of a dead
+// namespace or the sandbox's init.
+func (tg *ThreadGroup) Parent() *ThreadGroup {
+	tg.k.mu.Lock()
+	defer tg.k.mu.Unlock()
+	return tg.parent
+}
+
+// reaperLocked returns who adopts tg's children when it exits: the
+// nearest live subreaper among its ancestors in its own namespace, else
+// the namespace's init; nil when tg is that init (its orphans are reaped
+// as they exit).
+func (k *Kernel) reaperLocked(tg *ThreadGroup) *ThreadGroup {
+	ns := tg.pidns
+	if ns.init == tg {
+		if ns.parent == nil {
+			return tg // the sandbox's init: the caller sees it is tg
+		}
+		return nil
+	}
+	for a := tg.parent; a != nil && a.pidns == ns && a != ns.init; a = a.parent {
+		if a.subreaper && !a.zombie {
+			return a
+		}
+	}
+	return ns.init
 }
 
 // ParentPID returns the PID of the parent process, 0 for init.

@@ -84,7 +84,7 @@ func (h terminalHooks) Foreground(ctx context.Context, term *devpts.Terminal) (i
 	if !k.isCTTYLocked(t.tg, term) {
 		return 0, unix.ENOTTY
 	}
-	return int32(k.ttyLocked(term).fg), nil
+	return int32(t.tg.pidns.idOfLocked(k.ttyLocked(term).fg)), nil
 }
 
 // SetForeground implements devpts.Hooks (TIOCSPGRP).
@@ -102,9 +102,13 @@ func (h terminalHooks) SetForeground(ctx context.Context, term *devpts.Terminal,
 	if !k.isCTTYLocked(t.tg, term) {
 		return unix.ENOTTY
 	}
+	root, ok := t.tg.pidns.rootIDLocked(ThreadID(pgid))
+	if !ok {
+		return unix.ESRCH
+	}
 	var found, sameSession bool
 	for _, g := range k.groups {
-		if g.pgid == ThreadID(pgid) && !g.zombie {
+		if g.pgid == root && !g.zombie {
 			found = true
 			if g.sid == t.tg.sid {
 				sameSession = true
@@ -117,7 +121,7 @@ func (h terminalHooks) SetForeground(ctx context.Context, term *devpts.Terminal,
 	case !sameSession:
 		return unix.EPERM
 	}
-	k.ttyLocked(term).fg = ThreadID(pgid)
+	k.ttyLocked(term).fg = root
 	return nil
 }
 
@@ -246,7 +250,7 @@ func (h terminalHooks) Session(ctx context.Context, term *devpts.Terminal) (int3
 	if !k.isCTTYLocked(t.tg, term) {
 		return 0, unix.ENOTTY
 	}
-	return int32(t.tg.sid), nil
+	return int32(t.tg.pidns.idOfLocked(t.tg.sid)), nil
 }
 
 // CheckAccess implements devpts.SessionHooks: a process in a background
@@ -268,6 +272,7 @@ func (h terminalHooks) CheckAccess(ctx context.Context, term *devpts.Terminal, r
 		return nil
 	}
 	pgid := tg.pgid
+	orphaned := k.pgrpOrphanedLocked(pgid, nil)
 	k.mu.Unlock()
 	sig := linux.SIGTTOU
 	if read {
@@ -280,6 +285,10 @@ func (h terminalHooks) CheckAccess(ctx context.Context, term *devpts.Terminal, r
 			return unix.EIO
 		}
 		return nil
+	}
+	if orphaned {
+		// No one would continue a stopped orphaned group.
+		return unix.EIO
 	}
 	k.SignalProcessGroup(pgid, &linux.SignalInfo{Signo: int32(sig), Code: linux.SI_KERNEL})
 	return linux.ERESTARTSYS

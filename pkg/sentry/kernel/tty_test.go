@@ -67,18 +67,20 @@ func TestControllingTerminalJobControl(t *testing.T) {
 	if err := h.SetControlling(child, term, false); !errors.Is(err, unix.EPERM) {
 		t.Fatalf("TIOCSCTTY by a non-leader: %v", err)
 	}
-	// The child moves to its own, background, process group.
-	if err := leader.tg.SetProcessGroup(child.tg, 0); err != nil {
+	// A grandchild moves to its own, background, process group; its
+	// parent (in the leader's group) keeps that group from being orphaned.
+	grandchild := forkChild(t, child)
+	if err := child.tg.SetProcessGroup(grandchild.tg, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.CheckAccess(child, term, true); !errors.Is(err, linux.ERESTARTSYS) {
+	if err := h.CheckAccess(grandchild, term, true); !errors.Is(err, linux.ERESTARTSYS) {
 		t.Fatalf("background read: %v", err)
 	}
-	if !child.PendingSignals().Contains(linux.SIGTTIN) {
+	if !grandchild.PendingSignals().Contains(linux.SIGTTIN) {
 		t.Fatal("no SIGTTIN for a background read")
 	}
-	child.SigAction(linux.SIGTTIN, &linux.Sigaction{Handler: linux.SIG_IGN})
-	if err := h.CheckAccess(child, term, true); !errors.Is(err, unix.EIO) {
+	grandchild.SigAction(linux.SIGTTIN, &linux.Sigaction{Handler: linux.SIG_IGN})
+	if err := h.CheckAccess(grandchild, term, true); !errors.Is(err, unix.EIO) {
 		t.Fatalf("background read ignoring SIGTTIN: %v", err)
 	}
 	if err := h.CheckAccess(leader, term, true); err != nil {
@@ -88,18 +90,18 @@ func TestControllingTerminalJobControl(t *testing.T) {
 	if err := h.SetForeground(leader, term, 9999); !errors.Is(err, unix.ESRCH) {
 		t.Fatalf("TIOCSPGRP to no group: %v", err)
 	}
-	if err := h.SetForeground(leader, term, int32(child.tg.pid)); err != nil {
+	if err := h.SetForeground(leader, term, int32(grandchild.tg.pid)); err != nil {
 		t.Fatal(err)
 	}
 	h.Signal(term, unix.SIGINT)
-	if !child.PendingSignals().Contains(linux.SIGINT) || leader.PendingSignals().Contains(linux.SIGINT) {
+	if !grandchild.PendingSignals().Contains(linux.SIGINT) || leader.PendingSignals().Contains(linux.SIGINT) {
 		t.Fatal("SIGINT did not go to the foreground group alone")
 	}
 	// The leader gives the terminal up: the foreground group is hung up.
 	if err := h.ReleaseControlling(leader, term); err != nil {
 		t.Fatal(err)
 	}
-	if !child.PendingSignals().Contains(linux.SIGHUP) {
+	if !grandchild.PendingSignals().Contains(linux.SIGHUP) {
 		t.Fatal("no SIGHUP at TIOCNOTTY")
 	}
 	if _, err := h.Session(leader, term); !errors.Is(err, unix.ENOTTY) {
@@ -107,5 +109,30 @@ func TestControllingTerminalJobControl(t *testing.T) {
 	}
 	if err := h.SetControlling(leader, term, false); err != nil {
 		t.Fatalf("TIOCSCTTY of a free terminal: %v", err)
+	}
+	// The child alone in a group whose parent is init, in another group
+	// of the session, is not orphaned: the sandbox's init is a
+	// container's (a shell's jobs), not Linux's global init.
+	if err := leader.tg.SetProcessGroup(child.tg, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.CheckAccess(child, term, true); !errors.Is(err, linux.ERESTARTSYS) {
+		t.Fatalf("background read in a job of init's: %v", err)
+	}
+	// A group whose members' parents are all in another session is
+	// orphaned: a background read is EIO, not SIGTTIN.
+	other := forkChild(t, leader)
+	orphan := forkChild(t, other)
+	if err := other.tg.SetProcessGroup(orphan.tg, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.tg.CreateSession(); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.CheckAccess(orphan, term, true); !errors.Is(err, unix.EIO) {
+		t.Fatalf("background read in an orphaned group: %v", err)
+	}
+	if orphan.PendingSignals().Contains(linux.SIGTTIN) {
+		t.Fatal("SIGTTIN sent to an orphaned group")
 	}
 }

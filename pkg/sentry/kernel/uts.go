@@ -63,7 +63,7 @@ func (t *Task) newUTSNamespace() *UTSNamespace {
 // just as the old one is), unsharing files and filesystem attributes, and the
 // flags that are no-ops for a single-threaded caller.
 const unshareableFlags = linux.CLONE_NEWUTS | linux.CLONE_NEWIPC | linux.CLONE_NEWNS | linux.CLONE_FILES | linux.CLONE_FS |
-	linux.CLONE_SYSVSEM | linux.CLONE_THREAD | linux.CLONE_SIGHAND | linux.CLONE_VM
+	linux.CLONE_SYSVSEM | linux.CLONE_THREAD | linux.CLONE_SIGHAND | linux.CLONE_VM | linux.CLONE_NEWPID
 
 // Unshare implements unshare(2).
 func (t *Task) Unshare(flags uint64) error {
@@ -88,8 +88,13 @@ func (t *Task) Unshare(flags uint64) error {
 			return unix.EINVAL
 		}
 	}
-	if flags&(linux.CLONE_NEWUTS|linux.CLONE_NEWIPC|linux.CLONE_NEWNS) != 0 && !t.Credentials().HasCapability(auth.CAP_SYS_ADMIN) {
+	if flags&(linux.CLONE_NEWUTS|linux.CLONE_NEWIPC|linux.CLONE_NEWNS|linux.CLONE_NEWPID) != 0 && !t.Credentials().HasCapability(auth.CAP_SYS_ADMIN) {
 		return unix.EPERM
+	}
+	if flags&linux.CLONE_NEWPID != 0 {
+		if err := t.unsharePIDNamespace(); err != nil {
+			return err
+		}
 	}
 	if flags&linux.CLONE_NEWNS != 0 && t.fsContext != nil {
 		// A new mount namespace comes with its own filesystem context.

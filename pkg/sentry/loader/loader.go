@@ -23,6 +23,7 @@ import (
 	"carapace.dev/carapace/pkg/sentry/kernel/auth"
 	"carapace.dev/carapace/pkg/sentry/memmap"
 	"carapace.dev/carapace/pkg/sentry/mm"
+	"carapace.dev/carapace/pkg/sentry/vdso"
 	"carapace.dev/carapace/pkg/usermem"
 	"golang.org/x/sys/unix"
 )
@@ -99,6 +100,11 @@ type Args struct {
 	// SysinfoEhdr, if not zero, is the vDSO's address (linux.AT_SYSINFO_EHDR),
 	// for when the kernel maps one before the stack is built.
 	SysinfoEhdr hostarch.Addr
+	// VDSO, if not nil, is mapped ([vvar] and [vdso]) after the
+	// executable and its interpreter, at the top of the free space below
+	// the (randomized) mmap base as Linux places it, and
+	// linux.AT_SYSINFO_EHDR names it.
+	VDSO *vdso.VDSO
 }
 
 // Result is what the kernel needs to start the new image.
@@ -348,6 +354,14 @@ func Load(ctx context.Context, args Args) (*Result, error) {
 		start, _ := iinfo.span()
 		res.InterpBase = hostarch.Addr(start) + ibias
 		res.Entry = hostarch.Addr(iinfo.Entry) + ibias
+	}
+
+	if args.VDSO != nil {
+		addr, err := args.VDSO.Map(ctx, m)
+		if err != nil {
+			return nil, err
+		}
+		args.SysinfoEhdr = addr
 	}
 
 	// The stack.

@@ -17,6 +17,7 @@ import (
 	"carapace.dev/carapace/pkg/sentry/memmap"
 	"carapace.dev/carapace/pkg/sentry/mm"
 	"carapace.dev/carapace/pkg/sentry/pgalloc"
+	"carapace.dev/carapace/pkg/sentry/vdso"
 	"carapace.dev/carapace/pkg/usermem"
 	"golang.org/x/sys/unix"
 )
@@ -39,6 +40,8 @@ type testFS struct {
 	t     *testing.T
 	mf    *pgalloc.MemoryFile
 	files map[string][]byte
+	// vdso, if set, is mapped into every address space loaded.
+	vdso *vdso.VDSO
 }
 
 func (fs *testFS) OpenExecutable(ctx context.Context, path string) (File, error) {
@@ -83,7 +86,7 @@ func (fs *testFS) load(path string, argv, envv []string) (*loaded, error) {
 	m := mm.New(fs.mf, mm.Layout{MinAddr: 0x10000, MaxAddr: hostarch.MaxUserAddress})
 	fs.t.Cleanup(func() { m.DecUsers(ctx) })
 	res, err := Load(ctx, Args{MM: m, Opener: fs, Filename: path, Argv: argv, Envv: envv,
-		Creds: auth.NewUser(1000, 1001, nil)})
+		Creds: auth.NewUser(1000, 1001, nil), VDSO: fs.vdso})
 	if err != nil {
 		return nil, err
 	}
@@ -547,5 +550,54 @@ func TestLoadNoRandomize(t *testing.T) {
 	c, d := load(false), load(false)
 	if c.layout == d.layout || c.brk == d.brk {
 		t.Errorf("randomized loads chose the same layout: %+v and %+v", c, d)
+	}
+}
+
+// With a vDSO, every image gets [vvar] and [vdso] below its interpreter
+// (mapped after it, top-down from the mmap base) and AT_SYSINFO_EHDR
+// points at the image; without one there is no AT_SYSINFO_EHDR.
+func TestLoadMapsVDSO(t *testing.T) {
+	const path = "/bin/true"
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("no %s", path)
+	}
+	fs := newFS(t)
+	l, err := fs.load(path, []string{"true"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := l.auxv[linux.AT_SYSINFO_EHDR]; ok {
+		t.Fatal("AT_SYSINFO_EHDR without a vDSO")
+	}
+	v, err := vdso.New(fs.mf, vdso.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs.vdso = v
+	for range 2 {
+		l, err := fs.load(path, []string{"true"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ehdr := hostarch.Addr(l.auxv[linux.AT_SYSINFO_EHDR])
+		var names []string
+		for _, mi := range l.mm.Mappings() {
+			switch {
+			case mi.Range.Start == ehdr:
+				names = append(names, mi.Hint)
+			case mi.Range.End == ehdr:
+				names = append(names, mi.Hint)
+			}
+		}
+		if len(names) != 2 || names[0] != "[vvar]" || names[1] != "[vdso]" {
+			t.Fatalf("mappings around AT_SYSINFO_EHDR %v: %q", ehdr, names)
+		}
+		if ehdr >= l.res.InterpBase || ehdr >= l.mm.Layout().MmapBase {
+			t.Errorf("vDSO at %v, above the interpreter %v or mmap base %v", ehdr, l.res.InterpBase, l.mm.Layout().MmapBase)
+		}
+		magic := make([]byte, 4)
+		if _, err := l.mm.CopyIn(context.Background(), ehdr, magic, usermem.IOOpts{}); err != nil || string(magic) != "\x7fELF" {
+			t.Errorf("AT_SYSINFO_EHDR %v holds %q (%v)", ehdr, magic, err)
+		}
 	}
 }

@@ -133,6 +133,13 @@ func (mm *MemoryManager) MUnmap(ctx context.Context, addr hostarch.Addr, length 
 // does: ENOMEM if part of the range is unmapped, EACCES if a mapping's
 // maximum permissions forbid it.
 func (mm *MemoryManager) MProtect(ctx context.Context, addr hostarch.Addr, length uint64, perms hostarch.AccessType, growsDown bool) error {
+	return mm.MProtectWith(ctx, addr, length, perms, growsDown, false)
+}
+
+// MProtectWith is MProtect for a task with personality(2)'s
+// READ_IMPLIES_EXEC when readImpliesExec is set: the mappings that may be
+// executable also become executable.
+func (mm *MemoryManager) MProtectWith(ctx context.Context, addr hostarch.Addr, length uint64, perms hostarch.AccessType, growsDown, readImpliesExec bool) error {
 	if !addr.IsPageAligned() {
 		return unix.EINVAL
 	}
@@ -161,6 +168,13 @@ func (mm *MemoryManager) MProtect(ctx context.Context, addr hostarch.Addr, lengt
 	if !mm.coveredLocked(ar) {
 		return unix.ENOMEM
 	}
+	vmaPerms := func(v *vma) hostarch.AccessType {
+		p := perms
+		if readImpliesExec && v.maxPerms.Execute {
+			p.Execute = true
+		}
+		return p
+	}
 	for i := mm.findIndex(ar.Start); i < len(mm.vmas) && mm.vmas[i].start < ar.End; i++ {
 		if !mm.vmas[i].maxPerms.SupersetOf(perms) {
 			return unix.EACCES
@@ -171,7 +185,7 @@ func (mm *MemoryManager) MProtect(ctx context.Context, addr hostarch.Addr, lengt
 	first := mm.findIndex(ar.Start)
 	last := first
 	for i := first; i < len(mm.vmas) && mm.vmas[i].start < ar.End; i++ {
-		mm.vmas[i].perms = perms
+		mm.vmas[i].perms = vmaPerms(mm.vmas[i])
 		last = i
 	}
 	// Re-map lazily with the new permissions.

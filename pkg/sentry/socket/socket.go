@@ -86,6 +86,19 @@ type ControlMessages struct {
 	// Inq is TCP_INQ's count of bytes left to read, when enabled.
 	Inq    int32
 	HasInq bool
+	// Protocol are messages of other kinds (IP_PKTINFO, IP_TTL,
+	// IPV6_HOPLIMIT, SCM_TIMESTAMPNS …), in order. On receive a family
+	// builds each itself (hostinet rebuilds what the host kernel gave,
+	// field by field); they go out after the ones above. On send they are
+	// every message of a level other than SOL_SOCKET, unchecked: the
+	// family validates what it uses.
+	Protocol []ControlMessage
+}
+
+// ControlMessage is one cmsg: its level, type and data (no header).
+type ControlMessage struct {
+	Level, Type int32
+	Data        []byte
 }
 
 // Credentials are the pid, uid and gid of SCM_CREDENTIALS, as seen from

@@ -64,6 +64,11 @@ type Dentry struct {
 	// dentry is never found by lookup again.
 	dead     atomic.Bool
 	released bool
+	// removed is set when a syscall took the name away (unlink, rmdir, a
+	// rename over it) or never gave one (O_TMPFILE), as opposed to the
+	// cache forgetting it: the release of such a dentry may be the
+	// deletion of its inode, which inotify reports (notifyReleased).
+	removed atomic.Bool
 
 	refs atomic.Int64
 	// mounts counts mounts whose mount point is this dentry, so that
@@ -124,6 +129,7 @@ func (d *Dentry) DecRef(ctx context.Context) {
 	}
 	d.fs.treeMu.Unlock()
 	if release {
+		d.fs.vfs.notifyReleased(ctx, d)
 		d.inode.DecRef(ctx)
 	}
 }

@@ -60,3 +60,12 @@ func (vfs *VirtualFilesystem) OpenDeviceSpecialFile(ctx context.Context, vd Virt
 	}
 	return dev.Open(ctx, vd, flags)
 }
+
+// Device returns the driver registered for (kind, major, minor), so that
+// the package that registered it can reach its own driver for this VFS.
+func (vfs *VirtualFilesystem) Device(kind DeviceKind, major, minor uint32) (Device, bool) {
+	vfs.devs.mu.RLock()
+	defer vfs.devs.mu.RUnlock()
+	dev, ok := vfs.devs.devices[deviceKey{kind, major, minor}]
+	return dev, ok
+}

@@ -164,23 +164,44 @@ func (vfs *VirtualFilesystem) notifyDir(ctx context.Context, dir *Dentry, name s
 	vfs.deliver(ctx, dir.inode, mask, cookie, name, false)
 }
 
-// notifyUnlinked reports the loss of a name of ino: IN_ATTRIB (the link
-// count changed) while other names remain, else IN_DELETE_SELF, after
-// which the inode's watches end (IN_IGNORED). Linux reports the deletion
-// once the last open file is closed too; here it is reported at once.
-func (vfs *VirtualFilesystem) notifyUnlinked(ctx context.Context, ino Inode) {
-	if vfs.inotify.count.Load() == 0 || len(vfs.watchesOf(ino)) == 0 {
+// notifyLinkCount reports that ino lost a name: IN_ATTRIB on the inode
+// alone (its link count changed), as Linux reports for unlink(2) and for
+// the file a rename replaces, even when it was the last name. Whether
+// the inode is gone is only known when the name's last user lets go
+// (notifyReleased).
+func (vfs *VirtualFilesystem) notifyLinkCount(ctx context.Context, ino Inode) {
+	if vfs.inotify.count.Load() == 0 {
 		return
 	}
-	isDir := ino.Mode()&unix.S_IFMT == unix.S_IFDIR
-	if !isDir {
-		if st, err := ino.Stat(ctx, unix.STATX_NLINK); err == nil && st.Nlink > 0 {
-			vfs.deliver(ctx, ino, unix.IN_ATTRIB, 0, "", false)
+	mask := uint32(unix.IN_ATTRIB)
+	if ino.Mode()&unix.S_IFMT == unix.S_IFDIR {
+		mask |= unix.IN_ISDIR
+	}
+	vfs.deliver(ctx, ino, mask, 0, "", false)
+}
+
+// notifyReleased is called when the last reference to dentry d goes
+// after the dentry lost its name. If that name was removed by a syscall
+// and the inode has no name left (a directory has only the one), the
+// inode is deleted for good: its watches get IN_DELETE_SELF, then end
+// (IN_IGNORED). This is Linux's rule: the event waits for the last open
+// file, mapping or working directory that holds the removed name, and
+// comes per name, so a file still open under another name that was
+// removed later is reported when that later name is released.
+func (vfs *VirtualFilesystem) notifyReleased(ctx context.Context, d *Dentry) {
+	if !d.removed.Load() || vfs.inotify.count.Load() == 0 || len(vfs.watchesOf(d.inode)) == 0 {
+		return
+	}
+	if !d.isDir() {
+		// A name left means the inode lives on; a file that can no longer
+		// be stat'ed (a remote one whose name was its last) is taken as
+		// gone.
+		if st, err := d.inode.Stat(ctx, unix.STATX_NLINK); err == nil && st.Nlink > 0 {
 			return
 		}
 	}
-	vfs.deliver(ctx, ino, unix.IN_DELETE_SELF, 0, "", false)
-	for _, w := range vfs.watchesOf(ino) {
+	vfs.deliver(ctx, d.inode, unix.IN_DELETE_SELF, 0, "", false)
+	for _, w := range vfs.watchesOf(d.inode) {
 		if vfs.RemoveWatch(ctx, w) {
 			w.owner.WatchRemoved(w)
 		}
@@ -223,7 +244,7 @@ func (vfs *VirtualFilesystem) notifyRename(ctx context.Context, op *Dentry, oldN
 		vfs.deliver(ctx, replaced, unix.IN_MOVE_SELF, 0, "", false)
 		return
 	}
-	vfs.notifyUnlinked(ctx, replaced)
+	vfs.notifyLinkCount(ctx, replaced)
 }
 
 // notifySetStat reports a setattr: IN_MODIFY for a size change,

@@ -470,10 +470,19 @@ func (vfs *VirtualFilesystem) removeCommon(ctx context.Context, creds *auth.Cred
 			fs.treeMu.Unlock()
 			return err
 		}
+		c.removed.Store(true)
 		release := c.kill()
 		fs.treeMu.Unlock()
+		// Linux's order: the file's IN_ATTRIB (unlink only), its
+		// IN_DELETE_SELF if nothing holds the name, then the directory's
+		// IN_DELETE.
+		if !dir {
+			vfs.notifyLinkCount(ctx, c.inode)
+		}
+		if release {
+			vfs.notifyReleased(ctx, c)
+		}
 		vfs.notifyDir(ctx, pd, name, c.inode, unix.IN_DELETE, 0)
-		vfs.notifyUnlinked(ctx, c.inode)
 		if release {
 			c.inode.DecRef(ctx)
 		}
@@ -635,8 +644,11 @@ func (vfs *VirtualFilesystem) renameLocked(ctx context.Context, creds *auth.Cred
 				op.insertChildLocked(oldName, repl)
 				return nil
 			}
-			if repl != nil && repl.kill() {
-				release = append(release, repl)
+			if repl != nil {
+				repl.removed.Store(true)
+				if repl.kill() {
+					release = append(release, repl)
+				}
 			}
 			np.insertChildLocked(newName, old)
 			return nil
@@ -664,6 +676,7 @@ func (vfs *VirtualFilesystem) renameLocked(ctx context.Context, creds *auth.Cred
 			if err := np.inode.Unlink(ctx, newName, repl.inode, false); err != nil {
 				return err
 			}
+			repl.removed.Store(true)
 			if repl.kill() {
 				release = append(release, repl)
 			}
@@ -683,6 +696,7 @@ func (vfs *VirtualFilesystem) renameLocked(ctx context.Context, creds *auth.Cred
 		vfs.notifyRename(ctx, op, oldName, np, newName, movedIno, replacedIno, flags&renameExchange != 0)
 	}
 	for _, d := range release {
+		vfs.notifyReleased(ctx, d)
 		d.inode.DecRef(ctx)
 	}
 	return err

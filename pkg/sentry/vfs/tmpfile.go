@@ -52,6 +52,7 @@ func (vfs *VirtualFilesystem) NewTmpfileAt(ctx context.Context, creds *auth.Cred
 		d.name = "#" + strconv.FormatUint(st.Ino, 10)
 	}
 	d.dead.Store(true)
+	d.removed.Store(true)
 	d.linkable.Store(linkable)
 	d.IncRef()
 	dir.mount.IncRef()

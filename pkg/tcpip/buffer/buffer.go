@@ -1,7 +1,9 @@
 // Package buffer provides the byte containers packets travel in: View, a
 // slice that is consumed from the front as headers are parsed (no copy on
-// receive), and Prependable, a buffer headers are pushed onto back to front
-// as a packet descends the stack.
+// receive), Prependable, a buffer headers are pushed onto back to front
+// as a packet descends the stack, and Chunk, a reference-counted buffer
+// recycled through a pool, which TCP's send queue keeps its data in so
+// that loopback segments can share it instead of copying.
 package buffer
 
 // View is a window onto packet bytes. Parsing trims it rather than copying.

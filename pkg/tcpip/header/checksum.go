@@ -7,6 +7,7 @@ package header
 
 import (
 	"encoding/binary"
+	"math/bits"
 
 	"carapace.dev/carapace/pkg/tcpip"
 )
@@ -15,22 +16,45 @@ import (
 // one's-complement running sum initial (RFC 1071) and returns the folded sum.
 // An odd trailing byte is padded with zero.
 func Checksum(b []byte, initial uint16) uint16 {
-	sum := uint64(initial)
+	// The one's-complement sum does not depend on byte order (RFC 1071
+	// §2(B)): the bytes are added as native little-endian 64-bit words
+	// with end-around carry, four at a time, and the folded result is
+	// swapped back to network order. That is several times faster than
+	// adding 16- or 32-bit big-endian pieces.
+	sum := uint64(bits.ReverseBytes16(initial))
+	var c uint64
+	for len(b) >= 32 {
+		sum, c = bits.Add64(sum, binary.LittleEndian.Uint64(b), 0)
+		sum, c = bits.Add64(sum, binary.LittleEndian.Uint64(b[8:]), c)
+		sum, c = bits.Add64(sum, binary.LittleEndian.Uint64(b[16:]), c)
+		sum, c = bits.Add64(sum, binary.LittleEndian.Uint64(b[24:]), c)
+		sum, c = bits.Add64(sum, 0, c)
+		sum += c // sum was all ones if c is set, so this cannot carry
+		b = b[32:]
+	}
 	for len(b) >= 8 {
-		sum += uint64(binary.BigEndian.Uint32(b)) + uint64(binary.BigEndian.Uint32(b[4:]))
+		sum, c = bits.Add64(sum, binary.LittleEndian.Uint64(b), 0)
+		sum += c
 		b = b[8:]
 	}
+	var rest uint64 // at most three 16-bit words and a byte: no overflow
 	for len(b) >= 2 {
-		sum += uint64(binary.BigEndian.Uint16(b))
+		rest += uint64(binary.LittleEndian.Uint16(b))
 		b = b[2:]
 	}
 	if len(b) == 1 {
-		sum += uint64(b[0]) << 8
+		// An odd last byte is padded with zero after it: in little-endian
+		// order it is the low byte of its word.
+		rest += uint64(b[0])
 	}
-	for sum>>16 != 0 {
-		sum = (sum & 0xffff) + sum>>16
-	}
-	return uint16(sum)
+	sum, c = bits.Add64(sum, rest, 0)
+	sum += c
+	// Fold 64 bits to 16, carrying around each time.
+	sum = (sum >> 32) + (sum & 0xffffffff)
+	sum = (sum >> 32) + (sum & 0xffffffff)
+	sum = (sum >> 16) + (sum & 0xffff)
+	sum = (sum >> 16) + (sum & 0xffff)
+	return bits.ReverseBytes16(uint16(sum))
 }
 
 // ChecksumCombine adds two folded one's-complement sums.

@@ -19,6 +19,20 @@ func seedIPv4(f *testing.F) {
 func FuzzIPv4(f *testing.F) {
 	seedIPv4(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// A packet split anywhere after its header parses as the joined
+		// one when its total length covers both parts, and only then.
+		cut := len(b) / 2
+		if len(b) > 0 {
+			cut = int(b[len(b)-1]) % (len(b) + 1)
+		}
+		whole, werr := ParseIPv4(b)
+		if sh, serr := ParseIPv4Split(b[:cut], len(b)-cut); serr == nil {
+			if werr != nil || int(whole.TotalLength()) != len(b) || len(sh) != cut {
+				t.Fatalf("split at %d parsed (%d bytes) but whole: %v", cut, len(sh), werr)
+			}
+		} else if werr == nil && int(whole.TotalLength()) == len(b) && whole.HeaderLength() <= cut {
+			t.Fatalf("split at %d refused (%v) a packet that parses whole", cut, serr)
+		}
 		h, err := ParseIPv4(b)
 		if err != nil {
 			return
@@ -41,6 +55,20 @@ func FuzzIPv6(f *testing.F) {
 	f.Add(b)
 	f.Add(make([]byte, 40))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// A packet split anywhere after its fixed header parses as the
+		// joined one when its payload length covers both parts.
+		cut := len(b) / 2
+		if len(b) > 0 {
+			cut = int(b[len(b)-1]) % (len(b) + 1)
+		}
+		whole, werr := ParseIPv6(b)
+		if sh, serr := ParseIPv6Split(b[:cut], len(b)-cut); serr == nil {
+			if werr != nil || len(whole) != len(b) || len(sh) != cut {
+				t.Fatalf("split at %d parsed (%d bytes) but whole: %v", cut, len(sh), werr)
+			}
+		} else if werr == nil && len(whole) == len(b) && cut >= IPv6MinimumSize {
+			t.Fatalf("split at %d refused (%v) a packet that parses whole", cut, serr)
+		}
 		h, err := ParseIPv6(b)
 		if err != nil {
 			return

@@ -68,6 +68,33 @@ var (
 // ParseIPv4 validates the header in b (version, lengths, checksum,
 // option framing) and returns the packet trimmed to its total length.
 func ParseIPv4(b []byte) (IPv4, error) {
+	h, err := parseIPv4(b, len(b))
+	if err != nil {
+		return nil, err
+	}
+	return h[:h.TotalLength()], nil
+}
+
+// ParseIPv4Split validates the IPv4 header at the start of head, for a
+// packet whose last tailLen bytes are held apart from head (a loopback
+// packet delivered without joining its payload): the total length must be
+// exactly len(head)+tailLen. The header returned spans head, so its
+// Payload method does not apply: the payload is head[HeaderLength():]
+// followed by the tail.
+func ParseIPv4Split(head []byte, tailLen int) (IPv4, error) {
+	h, err := parseIPv4(head, len(head)+tailLen)
+	if err != nil {
+		return nil, err
+	}
+	if int(h.TotalLength()) != len(head)+tailLen {
+		return nil, ErrIPv4Length
+	}
+	return h, nil
+}
+
+// parseIPv4 validates the header at the start of b for a packet of size
+// bytes (b holding at least the header) and returns b.
+func parseIPv4(b []byte, size int) (IPv4, error) {
 	if len(b) < IPv4MinimumSize {
 		return nil, ErrIPv4Short
 	}
@@ -79,13 +106,13 @@ func ParseIPv4(b []byte) (IPv4, error) {
 		return nil, ErrIPv4IHL
 	}
 	tl := int(binary.BigEndian.Uint16(b[2:]))
-	if tl < hl || tl > len(b) {
+	if tl < hl || tl > size {
 		return nil, ErrIPv4Length
 	}
 	if Checksum(b[:hl], 0) != 0xffff {
 		return nil, ErrIPv4Checksum
 	}
-	h := IPv4(b[:tl])
+	h := IPv4(b)
 	it := h.Options()
 	for {
 		_, _, ok, err := it.Next()

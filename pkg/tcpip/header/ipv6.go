@@ -60,6 +60,25 @@ func ParseIPv6(b []byte) (IPv6, error) {
 	return IPv6(b[:IPv6MinimumSize+pl]), nil
 }
 
+// ParseIPv6Split validates the fixed IPv6 header at the start of head,
+// for a packet whose last tailLen bytes are held apart from head (a
+// loopback packet delivered without joining its payload): the payload
+// length must cover exactly the rest of head and the tail. The header
+// returned spans head, so its Payload and extension headers are what
+// head holds, the tail following them.
+func ParseIPv6Split(head []byte, tailLen int) (IPv6, error) {
+	if len(head) < IPv6MinimumSize {
+		return nil, ErrIPv6Short
+	}
+	if head[0]>>4 != IPv6Version {
+		return nil, ErrIPv6Version
+	}
+	if IPv6MinimumSize+int(binary.BigEndian.Uint16(head[4:])) != len(head)+tailLen {
+		return nil, ErrIPv6Length
+	}
+	return IPv6(head), nil
+}
+
 // TrafficClass is the traffic class.
 func (h IPv6) TrafficClass() uint8 { return uint8(binary.BigEndian.Uint16(h[0:]) >> 4) }
 

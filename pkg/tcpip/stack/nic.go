@@ -172,6 +172,11 @@ func (n *NIC) DeliverNetworkPacket(src tcpip.LinkAddress, proto tcpip.NetworkPro
 		n.rxDrops.Add(1)
 		return
 	}
+	if len(pkt.Tail) > 0 {
+		if _, ok := ep.(SplitReceiver); !ok {
+			pkt.JoinTail()
+		}
+	}
 	pkt.NIC = n.id
 	pkt.LinkSource = src
 	pkt.NetworkProtocol = proto

@@ -33,6 +33,34 @@ type PacketBuffer struct {
 	// checksum offload, so the field was never filled in (an AF_PACKET
 	// socket reports it with TP_STATUS_CSUMNOTREADY).
 	TransportChecksumTrusted bool
+
+	// Tail, on an inbound packet, is the rest of the packet after Data:
+	// a link that hands a locally built packet back to its own stack
+	// (loopback) delivers the headers in Data and the payload here, so
+	// the payload is not copied. A layer that only slices headers off
+	// the front passes Tail on; one that needs the bytes in one piece
+	// calls JoinTail. Tail is shared with the sender: nothing may write
+	// to it.
+	Tail buffer.View
+
+	// Chunk, if not nil, is the reference-counted buffer the payload lies
+	// in: Data's on an outbound packet, Tail's on an inbound one. Whoever
+	// keeps the payload past the call that handed it over (WritePacket,
+	// HandlePacket) takes a reference and drops it when done, or the
+	// bytes may be recycled under it.
+	Chunk *buffer.Chunk
+
+	// PayloadImmutable, on an outbound packet, promises that nobody will
+	// write to Data's bytes or to the headers pushed onto Header again, so
+	// a link may keep referring to them after WritePacket returns instead
+	// of copying them (TCP's send queue never rewrites queued bytes).
+	PayloadImmutable bool
+
+	// DeferDelivery, on an outbound packet, promises that the sender will
+	// call Route.FlushLink once it holds no locks, so a link that loops
+	// packets back to its own stack may leave delivery to that call
+	// instead of handing the packet to another goroutine.
+	DeferDelivery bool
 }
 
 // NewOutboundPacket reserves reserve bytes of header room in front of data.
@@ -44,13 +72,40 @@ func NewOutboundPacket(reserve int, data []byte) *PacketBuffer {
 func NewInboundPacket(b []byte) *PacketBuffer { return &PacketBuffer{Data: b} }
 
 // Size is the full packet length: pushed headers plus data.
-func (p *PacketBuffer) Size() int { return p.Header.UsedLength() + len(p.Data) }
+func (p *PacketBuffer) Size() int { return p.Header.UsedLength() + len(p.Data) + len(p.Tail) }
+
+// NewSplitInboundPacket wraps a received packet whose headers are head
+// and whose payload is tail, neither copied; tail must never be written.
+func NewSplitInboundPacket(head, tail []byte) *PacketBuffer {
+	return &PacketBuffer{Data: head, Tail: tail}
+}
+
+// JoinTail makes Data the whole rest of the packet, copying Data and Tail
+// into one new slice if there is a Tail.
+func (p *PacketBuffer) JoinTail() {
+	if len(p.Tail) == 0 {
+		p.Tail = nil
+		return
+	}
+	out := make([]byte, len(p.Data)+len(p.Tail))
+	n := copy(out, p.Data)
+	copy(out[n:], p.Tail)
+	p.Data, p.Tail, p.Chunk = out, nil, nil
+}
+
+// SplitReceiver is implemented by network endpoints and transport
+// protocols that take inbound packets with a Tail; the stack joins the
+// tail of a packet before handing it to anything else.
+type SplitReceiver interface {
+	ReceivesSplitPackets()
+}
 
 // Flatten copies headers and data into one new slice, as a wire would.
 func (p *PacketBuffer) Flatten() []byte {
 	out := make([]byte, p.Size())
 	n := copy(out, p.Header.View())
-	copy(out[n:], p.Data)
+	n += copy(out[n:], p.Data)
+	copy(out[n:], p.Tail)
 	return out
 }
 
@@ -63,7 +118,19 @@ const (
 	CapabilityResolutionRequired LinkCapabilities = 1 << iota
 	// CapabilityLoopback marks the loopback link.
 	CapabilityLoopback
+	// CapabilityChecksumOffload marks a link whose packets never leave
+	// the host's memory: transports neither fill in their checksums on
+	// send nor check them on receive, as Linux does on lo. A link with
+	// it marks every inbound packet TransportChecksumTrusted.
+	CapabilityChecksumOffload
 )
+
+// Flusher is implemented by links that queue packets for delivery to
+// their own stack (loopback): Flush delivers what is queued. Its caller
+// must hold no lock the receive path takes.
+type Flusher interface {
+	Flush()
+}
 
 // NetworkDispatcher receives packets from a link.
 type NetworkDispatcher interface {

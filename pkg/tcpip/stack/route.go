@@ -35,6 +35,28 @@ func (r *Route) MaxHeaderLength() int {
 	return 0
 }
 
+// ChecksumOffload reports that packets on this route stay in the host's
+// memory (CapabilityChecksumOffload): transports may skip their checksums.
+func (r *Route) ChecksumOffload() bool {
+	return r.nic.link.Capabilities()&CapabilityChecksumOffload != 0
+}
+
+// FlushLink delivers the packets the route's link queued for its own
+// stack (see PacketBuffer.DeferDelivery). The caller must hold no lock
+// the receive path takes.
+func (r *Route) FlushLink() {
+	if f, ok := r.nic.link.(Flusher); ok {
+		f.Flush()
+	}
+}
+
+// DefersDelivery reports whether the route's link honours
+// PacketBuffer.DeferDelivery: whether FlushLink does anything.
+func (r *Route) DefersDelivery() bool {
+	_, ok := r.nic.link.(Flusher)
+	return ok
+}
+
 // WritePacket sends a transport packet along the route.
 func (r *Route) WritePacket(proto tcpip.TransportProtocolNumber, params NetworkParams, pkt *PacketBuffer) *tcpip.Error {
 	ep := r.nic.netEPs[r.NetProto]

@@ -14,8 +14,10 @@ type Options struct {
 	TransportProtocols []TransportProtocolFactory
 	// Clock drives every timer; nil means the real clock.
 	Clock tcpip.Clock
-	// Seed seeds initial sequence numbers, IP IDs and ephemeral port
-	// choice; zero picks a random seed. Tests set it for determinism.
+	// Seed seeds IP IDs and the ephemeral port choice; zero picks a
+	// random seed. Tests set it for determinism. TCP's initial sequence
+	// numbers and SYN cookies never derive from it: their keys come from
+	// crypto/rand per stack (RFC 6528).
 	Seed uint64
 }
 
@@ -389,6 +391,11 @@ func (s *Stack) DeliverTransportPacket(proto tcpip.TransportProtocolNumber, src,
 	if tp == nil {
 		s.stats.UnknownProtocol.Add(1)
 		return UnknownDestinationProtocolUnreachable
+	}
+	if len(pkt.Tail) > 0 {
+		if _, ok := tp.(SplitReceiver); !ok || broadcast {
+			pkt.JoinTail()
+		}
 	}
 	sport, dport, ok := tp.ParsePorts(pkt.Data)
 	if !ok {

@@ -4,7 +4,9 @@ import (
 	"testing"
 
 	"carapace.dev/carapace/pkg/tcpip"
+	"carapace.dev/carapace/pkg/tcpip/buffer"
 	"carapace.dev/carapace/pkg/tcpip/link/channel"
+	"carapace.dev/carapace/pkg/tcpip/link/loopback"
 	"carapace.dev/carapace/pkg/tcpip/network/ipv4"
 	"carapace.dev/carapace/pkg/tcpip/stack"
 )
@@ -134,5 +136,46 @@ func TestManualClockOrder(t *testing.T) {
 	}
 	if c.Now() != 10 {
 		t.Fatalf("now %v", c.Now())
+	}
+}
+
+// Routes over loopback skip transport checksums and defer delivery to
+// the sender's flush; routes over a wire link do neither.
+func TestLoopbackRouteCapabilities(t *testing.T) {
+	s := newStack(t)
+	lo := loopback.New()
+	defer lo.Close()
+	if err := s.CreateNIC(3, "lo", lo); err != nil {
+		t.Fatal(err)
+	}
+	s.AddAddress(3, ipv4.ProtocolNumber, tcpip.AddressWithPrefix{Address: tcpip.ParseAddress("127.0.0.1"), PrefixLen: 8})
+	r, err := s.FindRoute(0, tcpip.Address{}, tcpip.ParseAddress("127.0.0.1"), ipv4.ProtocolNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.ChecksumOffload() || !r.DefersDelivery() {
+		t.Errorf("loopback route: checksum offload %v, deferred delivery %v", r.ChecksumOffload(), r.DefersDelivery())
+	}
+	w, err := s.FindRoute(0, tcpip.Address{}, tcpip.ParseAddress("192.168.1.9"), ipv4.ProtocolNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.ChecksumOffload() || w.DefersDelivery() {
+		t.Errorf("channel route: checksum offload %v, deferred delivery %v", w.ChecksumOffload(), w.DefersDelivery())
+	}
+	w.FlushLink() // a no-op on links that deliver at once
+}
+
+// JoinTail makes a split packet whole and forgets its chunk; Size and
+// Flatten count the tail either way.
+func TestJoinTail(t *testing.T) {
+	p := stack.NewSplitInboundPacket([]byte("head"), []byte("tail"))
+	p.Chunk = buffer.NewChunk(8)
+	if p.Size() != 8 || string(p.Flatten()) != "headtail" {
+		t.Fatalf("split: size %d, flattened %q", p.Size(), p.Flatten())
+	}
+	p.JoinTail()
+	if string(p.Data) != "headtail" || p.Tail != nil || p.Chunk != nil || p.Size() != 8 {
+		t.Fatalf("joined: data %q tail %q chunk %v", p.Data, p.Tail, p.Chunk)
 	}
 }

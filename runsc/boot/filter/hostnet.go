@@ -11,7 +11,10 @@ import (
 // the Sentry opens non-blocking and close-on-exec with the exact protocol
 // (hostinet checks netlink requests are read-only before sending), driven
 // through descriptors it owns. sendmsg, recvmsg, shutdown and the epoll
-// calls of its notifier are allowed already (Rules, the Go runtime's).
+// calls of its notifier are allowed already (Rules, the Go runtime's),
+// whatever their flags: hostinet's control messages (IP_PKTINFO, IP_TTL,
+// timestamps, MSG_ERRQUEUE's extended errors) need no rule of their own,
+// only the options that turn them on, which AllowedOptions lists.
 func hostNetworkRules() *seccomp.RuleSet {
 	s := seccomp.NewRuleSet()
 	allow := seccomp.ActionAllow

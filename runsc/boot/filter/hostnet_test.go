@@ -42,6 +42,11 @@ func TestHostNetworkPolicy(t *testing.T) {
 		{"SO_BINDTODEVICE", call(unix.SYS_SETSOCKOPT, 5, unix.SOL_SOCKET, unix.SO_BINDTODEVICE), killed, killed},
 		{"IP_TRANSPARENT", call(unix.SYS_SETSOCKOPT, 5, unix.IPPROTO_IP, unix.IP_TRANSPARENT), killed, killed},
 		{"SO_ERROR", call(unix.SYS_GETSOCKOPT, 5, unix.SOL_SOCKET, unix.SO_ERROR), allowed, killed},
+		{"IP_PKTINFO", call(unix.SYS_SETSOCKOPT, 5, unix.IPPROTO_IP, unix.IP_PKTINFO), allowed, killed},
+		{"IPV6_RECVHOPLIMIT", call(unix.SYS_SETSOCKOPT, 5, unix.IPPROTO_IPV6, unix.IPV6_RECVHOPLIMIT), allowed, killed},
+		{"SO_TIMESTAMPNS", call(unix.SYS_SETSOCKOPT, 5, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS), allowed, killed},
+		{"recvmsg MSG_ERRQUEUE", call(unix.SYS_RECVMSG, 5, 0, unix.MSG_ERRQUEUE|unix.MSG_DONTWAIT), allowed, allowed},
+		{"IP_OPTIONS", call(unix.SYS_SETSOCKOPT, 5, unix.IPPROTO_IP, unix.IP_OPTIONS), killed, killed},
 		{"SIOCOUTQ", call(unix.SYS_IOCTL, 5, unix.SIOCOUTQ), allowed, killed},
 		{"SIOCSIFFLAGS", call(unix.SYS_IOCTL, 5, unix.SIOCSIFFLAGS), killed, killed},
 	} {

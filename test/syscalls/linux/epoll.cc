@@ -2,6 +2,11 @@
 // epoll_pwait(2).
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <utility>
+#include <vector>
 
 #include "test_util.h"
 
@@ -232,6 +237,95 @@ TEST(Epoll, NestedEpollPropagatesReadiness) {
   EXPECT_RET(0, epoll_wait(outer.get(), &out, 1, 0));
   ASSERT_RET(1, write(p.w.get(), "x", 1));
   EXPECT_RET(1, epoll_wait(outer.get(), &out, 1, 0));
+}
+
+// One epoll instance over an eventfd, a pipe and unix stream and
+// datagram sockets: each registration reports its own events under its
+// own data, including a peer's half close (EPOLLRDHUP) and a pipe
+// writer's close (EPOLLHUP).
+TEST(Epoll, EventfdPipeAndUnixSocketsInOneInstance) {
+  Fd efd(eventfd(0, EFD_NONBLOCK));
+  ASSERT_OK(efd.get());
+  Pipe p;
+  int st[2], dg[2];
+  ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, st));
+  ASSERT_OK(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, dg));
+  Fd st0(st[0]), st1(st[1]), dg0(dg[0]), dg1(dg[1]);
+  Fd e(epoll_create1(EPOLL_CLOEXEC));
+  ASSERT_OK(e.get());
+  struct {
+    int fd;
+    uint32_t events;
+  } regs[] = {{efd.get(), EPOLLIN}, {p.r.get(), EPOLLIN}, {st0.get(), EPOLLIN | EPOLLRDHUP},
+              {dg0.get(), EPOLLIN}};
+  for (uint64_t i = 0; i < 4; i++) {
+    struct epoll_event ev = {};
+    ev.events = regs[i].events;
+    ev.data.u64 = 100 + i;
+    ASSERT_OK(epoll_ctl(e.get(), EPOLL_CTL_ADD, regs[i].fd, &ev));
+  }
+  // ready returns (data, events) pairs, sorted by data.
+  auto ready = [&](int timeout_ms) {
+    struct epoll_event out[8];
+    int n = epoll_wait(e.get(), out, 8, timeout_ms);
+    std::vector<std::pair<uint64_t, uint32_t>> v;
+    for (int i = 0; i < n; i++) {
+      uint64_t data = out[i].data.u64;
+      uint32_t events = out[i].events;
+      v.push_back({data, events});
+    }
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  using R = std::vector<std::pair<uint64_t, uint32_t>>;
+  EXPECT_EQ(ready(0), R{});
+
+  uint64_t one = 1;
+  ASSERT_RET(8, write(efd.get(), &one, 8));
+  ASSERT_RET(1, send(dg1.get(), "d", 1, 0));
+  EXPECT_EQ(ready(0), (R{{100, EPOLLIN}, {103, EPOLLIN}}));
+  uint64_t got;
+  char c;
+  ASSERT_RET(8, read(efd.get(), &got, 8));
+  ASSERT_RET(1, recv(dg0.get(), &c, 1, 0));
+
+  // Data from another process wakes a sleeping epoll_wait.
+  pid_t pid = fork();
+  if (pid == 0) {
+    SleepMs(50);
+    _exit(write(p.w.get(), "p", 1) == 1 ? 0 : 1);
+  }
+  EXPECT_EQ(ready(30000), (R{{101, EPOLLIN}}));
+  int status;
+  ASSERT_RET(pid, waitpid(pid, &status, 0));
+  EXPECT_TRUE(ExitedWith(status, 0));
+  ASSERT_RET(1, read(p.r.get(), &c, 1));
+
+  ASSERT_OK(shutdown(st1.get(), SHUT_WR));
+  p.w.reset();
+  EXPECT_EQ(ready(0), (R{{101, EPOLLHUP}, {102, EPOLLIN | EPOLLRDHUP}}));
+}
+
+// Edge-triggered on a unix stream socket: each arrival of data is one
+// event, however much is left unread.
+TEST(Epoll, EdgeTriggeredUnixSocket) {
+  int sv[2];
+  ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv));
+  Fd a(sv[0]), b(sv[1]);
+  Fd e(epoll_create1(0));
+  struct epoll_event ev = {};
+  ev.events = EPOLLIN | EPOLLET;
+  ASSERT_OK(epoll_ctl(e.get(), EPOLL_CTL_ADD, a.get(), &ev));
+  struct epoll_event out;
+  ASSERT_RET(2, send(b.get(), "xy", 2, 0));
+  EXPECT_RET(1, epoll_wait(e.get(), &out, 1, 0));
+  EXPECT_RET(0, epoll_wait(e.get(), &out, 1, 0));
+  char c;
+  ASSERT_RET(1, recv(a.get(), &c, 1, 0));
+  EXPECT_RET(0, epoll_wait(e.get(), &out, 1, 0));
+  ASSERT_RET(1, send(b.get(), "z", 1, 0));
+  EXPECT_RET(1, epoll_wait(e.get(), &out, 1, 0));
+  EXPECT_EQ(out.events, (uint32_t)EPOLLIN);
 }
 
 }  // namespace

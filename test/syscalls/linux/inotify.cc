@@ -134,6 +134,98 @@ TEST(Inotify, DeleteSelfAndIgnored) {
   EXPECT_EQ(evs.back().mask, (uint32_t)IN_IGNORED);
 }
 
+// Masks of the events queued on in, in order.
+std::vector<uint32_t> Masks(int in) {
+  std::vector<uint32_t> out;
+  for (auto& e : ReadEvents(in)) out.push_back(e.mask);
+  return out;
+}
+
+// inotify(7): IN_DELETE_SELF comes when the file is really gone. Unlink
+// of an open file reports only IN_ATTRIB (the link count); the deletion
+// and the end of the watch come at the last close.
+TEST(Inotify, DeleteSelfWaitsForLastClose) {
+  TempDir d;
+  ASSERT_TRUE(WriteFile(d.Sub("f"), "x"));
+  Fd in(inotify_init1(IN_NONBLOCK));
+  ASSERT_OK(inotify_add_watch(in.get(), d.Sub("f").c_str(), IN_ATTRIB | IN_DELETE_SELF));
+  Fd f(open(d.Sub("f").c_str(), O_RDONLY));
+  ASSERT_TRUE(f.valid());
+  int dup_fd;
+  ASSERT_OK(dup_fd = dup(f.get()));
+  ASSERT_OK(unlink(d.Sub("f").c_str()));
+  EXPECT_EQ(Masks(in.get()), std::vector<uint32_t>({IN_ATTRIB}));
+  f.reset();
+  EXPECT_EQ(Masks(in.get()), std::vector<uint32_t>());
+  ASSERT_OK(close(dup_fd));
+  EXPECT_EQ(Masks(in.get()), std::vector<uint32_t>({IN_DELETE_SELF, IN_IGNORED}));
+}
+
+// A shared mapping keeps the file as an open descriptor does.
+TEST(Inotify, DeleteSelfWaitsForMunmap) {
+  TempDir d;
+  ASSERT_TRUE(WriteFile(d.Sub("f"), "x"));
+  Fd in(inotify_init1(IN_NONBLOCK));
+  ASSERT_OK(inotify_add_watch(in.get(), d.Sub("f").c_str(), IN_ATTRIB | IN_DELETE_SELF));
+  Fd f(open(d.Sub("f").c_str(), O_RDONLY));
+  ASSERT_TRUE(f.valid());
+  void* m = mmap(nullptr, 4096, PROT_READ, MAP_SHARED, f.get(), 0);
+  ASSERT_NE(m, MAP_FAILED);
+  f.reset();
+  ASSERT_OK(unlink(d.Sub("f").c_str()));
+  EXPECT_EQ(Masks(in.get()), std::vector<uint32_t>({IN_ATTRIB}));
+  ASSERT_OK(munmap(m, 4096));
+  EXPECT_EQ(Masks(in.get()), std::vector<uint32_t>({IN_DELETE_SELF, IN_IGNORED}));
+}
+
+// Unlink of an unused file reports all three at once; of one of two
+// names, only IN_ATTRIB.
+TEST(Inotify, UnlinkReportsAttribThenDeleteSelf) {
+  TempDir d;
+  ASSERT_TRUE(WriteFile(d.Sub("f"), ""));
+  ASSERT_OK(link(d.Sub("f").c_str(), d.Sub("g").c_str()));
+  Fd in(inotify_init1(IN_NONBLOCK));
+  ASSERT_OK(inotify_add_watch(in.get(), d.Sub("f").c_str(), IN_ATTRIB | IN_DELETE_SELF));
+  ASSERT_OK(unlink(d.Sub("g").c_str()));
+  EXPECT_EQ(Masks(in.get()), std::vector<uint32_t>({IN_ATTRIB}));
+  ASSERT_OK(unlink(d.Sub("f").c_str()));
+  EXPECT_EQ(Masks(in.get()), std::vector<uint32_t>({IN_ATTRIB, IN_DELETE_SELF, IN_IGNORED}));
+}
+
+// A removed directory that is still some process's working directory is
+// deleted when it stops being one; rmdir reports no IN_ATTRIB, and the
+// IN_DELETE_SELF has no IN_ISDIR.
+TEST(Inotify, RmdirOfWorkingDirectoryReportsDeleteSelfAtChdir) {
+  TempDir d;
+  std::string sub = d.Sub("sub");
+  ASSERT_OK(mkdir(sub.c_str(), 0755));
+  Fd in(inotify_init1(IN_NONBLOCK));
+  ASSERT_OK(inotify_add_watch(in.get(), sub.c_str(), IN_ATTRIB | IN_DELETE_SELF));
+  int status = RunInChild([&] {
+    CHILD_CHECK(chdir(sub.c_str()) == 0);
+    CHILD_CHECK(rmdir(sub.c_str()) == 0);
+    char buf[64];
+    // Nothing yet: the child's working directory holds it.
+    CHILD_CHECK(read(in.get(), buf, sizeof(buf)) == -1 && errno == EAGAIN);
+    CHILD_CHECK(chdir("/") == 0);
+    return 0;
+  });
+  ASSERT_TRUE(ExitedWith(status, 0));
+  EXPECT_EQ(Masks(in.get()), std::vector<uint32_t>({IN_DELETE_SELF, IN_IGNORED}));
+}
+
+// A rename over a watched file reports its link count change, then its
+// deletion.
+TEST(Inotify, RenameOverWatchedFileDeletesIt) {
+  TempDir d;
+  ASSERT_TRUE(WriteFile(d.Sub("a"), ""));
+  ASSERT_TRUE(WriteFile(d.Sub("b"), ""));
+  Fd in(inotify_init1(IN_NONBLOCK));
+  ASSERT_OK(inotify_add_watch(in.get(), d.Sub("b").c_str(), IN_ATTRIB | IN_DELETE_SELF));
+  ASSERT_OK(rename(d.Sub("a").c_str(), d.Sub("b").c_str()));
+  EXPECT_EQ(Masks(in.get()), std::vector<uint32_t>({IN_ATTRIB, IN_DELETE_SELF, IN_IGNORED}));
+}
+
 TEST(Inotify, Errors) {
   TempDir d;
   Fd in(inotify_init1(0));

@@ -3,6 +3,9 @@
 #include <sys/eventfd.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+
+#include <algorithm>
 
 #include <vector>
 
@@ -232,6 +235,99 @@ TEST(Select, TimeoutUpdatedWithRemainingTime) {
   EXPECT_RET(0, select(0, nullptr, nullptr, nullptr, &tv));
   EXPECT_EQ(tv.tv_sec, 0);
   EXPECT_EQ(tv.tv_usec, 0);
+}
+
+// select over an eventfd, a pipe and both kinds of unix socket: each
+// is reported in the set of what it is ready for, and only then.
+TEST(Select, EventfdPipeAndUnixSocketsReadyIndependently) {
+  Fd efd(eventfd(0, EFD_NONBLOCK));
+  ASSERT_OK(efd.get());
+  Pipe p;
+  int st[2], dg[2];
+  ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, st));
+  ASSERT_OK(socketpair(AF_UNIX, SOCK_DGRAM, 0, dg));
+  Fd st0(st[0]), st1(st[1]), dg0(dg[0]), dg1(dg[1]);
+  const int readers[] = {efd.get(), p.r.get(), st0.get(), dg0.get()};
+  int maxfd = 0;
+  for (int fd : readers) maxfd = std::max(maxfd, fd);
+  maxfd = std::max({maxfd, p.w.get(), st1.get(), dg1.get()}) + 1;
+  // readable returns which of readers select reports readable, within
+  // timeout_ms.
+  auto readable = [&](int timeout_ms) {
+    fd_set rs;
+    FD_ZERO(&rs);
+    for (int fd : readers) FD_SET(fd, &rs);
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    std::vector<bool> out;
+    if (select(maxfd, &rs, nullptr, nullptr, &tv) < 0) return out;
+    for (int fd : readers) out.push_back(FD_ISSET(fd, &rs));
+    return out;
+  };
+  EXPECT_EQ(readable(0), (std::vector<bool>{false, false, false, false}));
+
+  // The writable ends are all writable at once.
+  fd_set ws;
+  FD_ZERO(&ws);
+  for (int fd : {efd.get(), p.w.get(), st1.get(), dg1.get()}) FD_SET(fd, &ws);
+  struct timeval zero = {0, 0};
+  EXPECT_RET(4, select(maxfd, nullptr, &ws, nullptr, &zero));
+
+  uint64_t one = 1;
+  ASSERT_RET(8, write(efd.get(), &one, 8));
+  EXPECT_EQ(readable(0), (std::vector<bool>{true, false, false, false}));
+  ASSERT_RET(1, write(p.w.get(), "p", 1));
+  ASSERT_RET(1, send(dg1.get(), "d", 1, 0));
+  EXPECT_EQ(readable(0), (std::vector<bool>{true, true, false, true}));
+
+  uint64_t got;
+  char c;
+  ASSERT_RET(8, read(efd.get(), &got, 8));
+  ASSERT_RET(1, read(p.r.get(), &c, 1));
+  ASSERT_RET(1, recv(dg0.get(), &c, 1, 0));
+  // The stream socket's data comes from another process while select
+  // sleeps.
+  pid_t pid = fork();
+  if (pid == 0) {
+    SleepMs(50);
+    _exit(send(st1.get(), "s", 1, 0) == 1 ? 0 : 1);
+  }
+  EXPECT_EQ(readable(30000), (std::vector<bool>{false, false, true, false}));
+  int status;
+  ASSERT_RET(pid, waitpid(pid, &status, 0));
+  EXPECT_TRUE(ExitedWith(status, 0));
+  ASSERT_RET(1, recv(st0.get(), &c, 1, 0));
+  // A peer's close makes a stream socket readable (end of file).
+  st1.reset();
+  EXPECT_EQ(readable(0), (std::vector<bool>{false, false, true, false}));
+  EXPECT_RET(0, recv(st0.get(), &c, 1, 0));
+}
+
+// A listening unix socket is readable while a connection waits to be
+// accepted, for poll and select alike.
+TEST(Poll, UnixListenerReadableWithPendingConnection) {
+  TempDir d;
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  std::string path = d.Sub("sock");
+  ASSERT_LT(path.size(), sizeof(addr.sun_path));
+  strcpy(addr.sun_path, path.c_str());
+  Fd l(socket(AF_UNIX, SOCK_STREAM, 0));
+  ASSERT_OK(bind(l.get(), reinterpret_cast<struct sockaddr*>(&addr), sizeof(addr)));
+  ASSERT_OK(listen(l.get(), 4));
+  struct pollfd pfd = {l.get(), POLLIN, 0};
+  EXPECT_RET(0, poll(&pfd, 1, 0));
+  Fd c(socket(AF_UNIX, SOCK_STREAM, 0));
+  ASSERT_OK(connect(c.get(), reinterpret_cast<struct sockaddr*>(&addr), sizeof(addr)));
+  EXPECT_RET(1, poll(&pfd, 1, 0));
+  EXPECT_EQ(pfd.revents, POLLIN);
+  fd_set rs;
+  FD_ZERO(&rs);
+  FD_SET(l.get(), &rs);
+  struct timeval zero = {0, 0};
+  EXPECT_RET(1, select(l.get() + 1, &rs, nullptr, nullptr, &zero));
+  Fd a(accept(l.get(), nullptr, nullptr));
+  ASSERT_OK(a.get());
+  EXPECT_RET(0, poll(&pfd, 1, 0));
 }
 
 TEST(Pselect, SigmaskAppliedDuringWait) {

@@ -1,7 +1,10 @@
 // /proc files (proc(5)) that programs commonly read: self links, status,
 // stat, maps, fd directory, cmdline, environ, meminfo, cpuinfo, mounts.
 #include <sys/mman.h>
+#include <pthread.h>
 #include <sys/personality.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -336,6 +339,130 @@ TEST(Proc, CpuinfoListsEachOnlineCpu) {
   long n = 0;
   for (size_t p = 0; (p = c.find("processor\t:", p)) != std::string::npos; p++) n++;
   EXPECT_EQ(n, sysconf(_SC_NPROCESSORS_ONLN));
+}
+
+// One reading of /proc/self/io, made with a single read(2) so that the
+// reading's own cost is known: one syscr and `len` bytes of rchar.
+struct IoSnapshot {
+  unsigned long long rchar = 0, wchar = 0, syscr = 0, syscw = 0;
+  long len = 0;
+};
+
+IoSnapshot ReadIo() {
+  IoSnapshot s;
+  int fd = open("/proc/self/io", O_RDONLY);
+  if (fd < 0) return s;
+  char buf[512] = {};
+  s.len = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  sscanf(buf, "rchar: %llu\nwchar: %llu\nsyscr: %llu\nsyscw: %llu", &s.rchar, &s.wchar, &s.syscr,
+         &s.syscw);
+  return s;
+}
+
+// Checks that between before and after (two ReadIo calls) the process
+// read rbytes in rcalls calls and wrote wbytes in wcalls, besides the
+// reading of /proc/self/io itself.
+::testing::AssertionResult IoMoved(const IoSnapshot& before, const IoSnapshot& after,
+                                   unsigned long long rbytes, unsigned long long rcalls,
+                                   unsigned long long wbytes, unsigned long long wcalls) {
+  unsigned long long want_rchar = before.rchar + before.len + rbytes;
+  unsigned long long want_syscr = before.syscr + 1 + rcalls;
+  if (after.rchar == want_rchar && after.syscr == want_syscr &&
+      after.wchar == before.wchar + wbytes && after.syscw == before.syscw + wcalls)
+    return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << "rchar " << before.rchar << "->" << after.rchar << " (want " << want_rchar
+         << "), syscr " << before.syscr << "->" << after.syscr << " (want " << want_syscr
+         << "), wchar " << before.wchar << "->" << after.wchar << " (want +" << wbytes
+         << "), syscw " << before.syscw << "->" << after.syscw << " (want +" << wcalls << ")";
+}
+
+void* WriteToDevNull(void* arg) {
+  int fd = *static_cast<int*>(arg);
+  char buf[1000] = {};
+  for (int i = 0; i < 10; i++) write(fd, buf, sizeof(buf));
+  return nullptr;
+}
+
+// proc(5): /proc/[pid]/io is the whole process's: threads that have
+// exited still count, and children count once they are waited for.
+TEST(Proc, IoIncludesDeadThreadsAndReapedChildren) {
+  Fd null(open("/dev/null", O_WRONLY));
+  ASSERT_TRUE(null.valid());
+  int fd = null.get();
+  IoSnapshot s0 = ReadIo();
+  ASSERT_GT(s0.len, 0);
+  pthread_t th;
+  ASSERT_EQ(pthread_create(&th, nullptr, WriteToDevNull, &fd), 0);
+  ASSERT_EQ(pthread_join(th, nullptr), 0);
+  IoSnapshot s1 = ReadIo();
+  EXPECT_TRUE(IoMoved(s0, s1, 0, 0, 10000, 10)) << "after a thread wrote and exited";
+
+  int p[2];
+  ASSERT_OK(pipe(p));
+  pid_t pid = fork();
+  if (pid == 0) {
+    WriteToDevNull(&fd);
+    close(p[1]);
+    char c;
+    read(p[0], &c, 1);  // wait to be told to exit
+    _exit(0);
+  }
+  ASSERT_OK(pid);
+  close(p[0]);
+  IoSnapshot s2 = ReadIo();
+  EXPECT_TRUE(IoMoved(s1, s2, 0, 0, 0, 0)) << "a running child's I/O is its own";
+  close(p[1]);
+  int status;
+  ASSERT_EQ(RETRY_EINTR(waitpid(pid, &status, 0)), pid);
+  IoSnapshot s3 = ReadIo();
+  // The child wrote 10000 bytes in 10 calls and made one read (0 bytes,
+  // at EOF) before exiting.
+  EXPECT_TRUE(IoMoved(s2, s3, 0, 1, 10000, 10)) << "after the child was reaped";
+}
+
+// On Linux only the read/write family counts in rchar/wchar, sockets
+// included; send(2)/recv(2) and their to/from/msg forms do not.
+TEST(Proc, IoCountsSocketReadWriteButNotSendRecv) {
+  int sv[2];
+  ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+  Fd a(sv[0]), b(sv[1]);
+  char buf[64] = {};
+  IoSnapshot s0 = ReadIo();
+  ASSERT_RET(10, send(a.get(), buf, 10, 0));
+  ASSERT_RET(10, recv(b.get(), buf, 10, 0));
+  ASSERT_RET(20, sendto(a.get(), buf, 20, 0, nullptr, 0));
+  ASSERT_RET(20, recvfrom(b.get(), buf, 20, 0, nullptr, nullptr));
+  struct iovec iov = {buf, 30};
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  ASSERT_RET(30, sendmsg(a.get(), &msg, 0));
+  ASSERT_RET(30, recvmsg(b.get(), &msg, 0));
+  IoSnapshot s1 = ReadIo();
+  EXPECT_TRUE(IoMoved(s0, s1, 0, 0, 0, 0)) << "send/recv family";
+  ASSERT_RET(40, write(a.get(), buf, 40));
+  ASSERT_RET(40, read(b.get(), buf, 40));
+  IoSnapshot s2 = ReadIo();
+  EXPECT_TRUE(IoMoved(s1, s2, 40, 1, 40, 1)) << "read/write on a socket";
+}
+
+TEST(Proc, NetIsTheCallersOwnNetDirectory) {
+  char buf[64] = {};
+  ASSERT_OK(readlink("/proc/net", buf, sizeof(buf) - 1));
+  EXPECT_EQ(std::string(buf), "self/net");
+  for (const std::string& dir : {std::string("/proc/self/net"),
+                                 "/proc/" + std::to_string(getpid()) + "/net",
+                                 "/proc/self/task/" + std::to_string(Gettid()) + "/net"}) {
+    struct stat st;
+    ASSERT_OK(stat(dir.c_str(), &st));
+    EXPECT_TRUE(S_ISDIR(st.st_mode)) << dir;
+    std::string unix_table = Slurp(dir + "/unix");
+    EXPECT_EQ(unix_table.rfind("Num ", 0), 0u) << dir << "/unix: " << unix_table;
+    std::string tcp = Slurp(dir + "/tcp");
+    EXPECT_NE(tcp.find("local_address"), std::string::npos) << dir << "/tcp: " << tcp;
+  }
 }
 
 }  // namespace

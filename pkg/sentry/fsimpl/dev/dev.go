@@ -1,6 +1,7 @@
 // Package dev owns /dev: a tmpfs populated with the standard device nodes
 // and the drivers of the memory devices behind them (null(4), zero(4),
-// full(4), random(4)/urandom(4)), the /dev/tty node, the pts and shm mount
+// full(4), random(4)/urandom(4)), /dev/console (the container's terminal,
+// console.go), the /dev/tty node, the pts and shm mount
 // points, and the usual symlinks (fd, stdin …, ptmx), as runc's default
 // devices (OCI runtime spec, "Default Devices") and Docker's /dev/shm.
 package dev
@@ -55,6 +56,9 @@ func Register(v *vfs.VirtualFilesystem) error {
 			return fmt.Errorf("registering memory device 1:%d: %w", m, err)
 		}
 	}
+	if err := v.RegisterDevice(vfs.CharDevice, ttyMajor, consoleMinor, &console{}); err != nil {
+		return fmt.Errorf("registering /dev/console: %w", err)
+	}
 	return v.RegisterFilesystemType(Name, FilesystemType{})
 }
 
@@ -80,6 +84,7 @@ var nodes = []node{
 	{name: "random", mode: unix.S_IFCHR | 0o666, major: memDevMajor, minor: randomMinor},
 	{name: "urandom", mode: unix.S_IFCHR | 0o666, major: memDevMajor, minor: urandomMinor},
 	{name: "tty", mode: unix.S_IFCHR | 0o666, major: ttyMajor, minor: ttyMinor},
+	{name: "console", mode: unix.S_IFCHR | 0o600, major: ttyMajor, minor: consoleMinor},
 	{name: "pts", mode: unix.S_IFDIR | 0o755},
 	{name: "shm", mode: unix.S_IFDIR | 0o1777},
 	{name: "fd", mode: unix.S_IFLNK, target: "/proc/self/fd"},

@@ -17,14 +17,14 @@ import (
 )
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	v     *vfs.VirtualFilesystem
 	root  vfs.VirtualDentry
 	creds *auth.Credentials
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	ctx := context.Background()
 	v := vfs.New()
 	if err := v.RegisterFilesystemType(tmpfs.Name, tmpfs.FilesystemType{}); err != nil {
@@ -314,5 +314,110 @@ func TestInitFlags(t *testing.T) {
 	defer f.DecRef(e.ctx)
 	if f.StatusFlags()&unix.O_NONBLOCK != 0 {
 		t.Errorf("O_NONBLOCK without IN_NONBLOCK")
+	}
+}
+
+// TestDeleteSelfWaitsForLastUser checks Linux's timing of IN_DELETE_SELF
+// (measured on Linux 6.18): unlink(2) reports IN_ATTRIB at once; the
+// deletion comes when the last user of the removed name (an open file, a
+// held directory) lets go, and is reported per name.
+func TestDeleteSelfWaitsForLastUser(t *testing.T) {
+	e := newEnv(t)
+	f, in := e.instance()
+	const mask = unix.IN_ATTRIB | unix.IN_DELETE_SELF
+	expect := func(what string, want ...ev) {
+		t.Helper()
+		if got := read(t, e.ctx, f); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: events %v\nwant %v", what, got, want)
+		}
+	}
+
+	// An open file: IN_ATTRIB at unlink, the deletion at the last close.
+	e.writeFile("/a", "x")
+	fd, err := e.v.OpenAt(e.ctx, e.creds, e.pop("/a"), &vfs.OpenOptions{Flags: unix.O_RDONLY})
+	e.must(err)
+	dup := fd
+	dup.IncRef()
+	wa := e.watch(in, "/a", mask)
+	e.must(e.v.UnlinkAt(e.ctx, e.creds, e.pop("/a")))
+	expect("unlink of an open file", ev{wa, unix.IN_ATTRIB, 0, ""})
+	fd.DecRef(e.ctx)
+	expect("first of two closes")
+	dup.DecRef(e.ctx)
+	expect("last close", ev{wa, unix.IN_DELETE_SELF, 0, ""}, ev{wa, unix.IN_IGNORED, 0, ""})
+
+	// Nothing holds the name: all at once.
+	e.writeFile("/b", "")
+	wb := e.watch(in, "/b", mask)
+	e.must(e.v.UnlinkAt(e.ctx, e.creds, e.pop("/b")))
+	expect("unlink of an unused file", ev{wb, unix.IN_ATTRIB, 0, ""}, ev{wb, unix.IN_DELETE_SELF, 0, ""}, ev{wb, unix.IN_IGNORED, 0, ""})
+
+	// Per name: the file is open through /c, and /c2 goes last while
+	// nobody uses it, so the deletion is reported then.
+	e.writeFile("/c", "")
+	fc, err := e.v.OpenAt(e.ctx, e.creds, e.pop("/c"), &vfs.OpenOptions{Flags: unix.O_RDONLY})
+	e.must(err)
+	e.must(e.v.LinkAt(e.ctx, e.creds, e.pop("/c"), e.pop("/c2")))
+	wc := e.watch(in, "/c", mask)
+	e.must(e.v.UnlinkAt(e.ctx, e.creds, e.pop("/c")))
+	expect("unlink of one of two names", ev{wc, unix.IN_ATTRIB, 0, ""})
+	e.must(e.v.UnlinkAt(e.ctx, e.creds, e.pop("/c2")))
+	expect("unlink of the unused last name", ev{wc, unix.IN_ATTRIB, 0, ""}, ev{wc, unix.IN_DELETE_SELF, 0, ""}, ev{wc, unix.IN_IGNORED, 0, ""})
+	fc.DecRef(e.ctx)
+	expect("close after the watch ended")
+
+	// A directory held (as a working directory would be): no IN_ATTRIB
+	// for rmdir, and IN_DELETE_SELF without IN_ISDIR when let go.
+	e.must(e.v.MkdirAt(e.ctx, e.creds, e.pop("/d"), &vfs.MkdirOptions{Mode: 0o755}))
+	held, err := e.v.GetDentryAt(e.ctx, e.creds, e.pop("/d"), nil)
+	e.must(err)
+	wdir := e.watch(in, "/d", mask)
+	e.must(e.v.RmdirAt(e.ctx, e.creds, e.pop("/d")))
+	expect("rmdir of a held directory")
+	held.DecRef(e.ctx)
+	expect("directory let go", ev{wdir, unix.IN_DELETE_SELF, 0, ""}, ev{wdir, unix.IN_IGNORED, 0, ""})
+
+	// A rename over a watched file replaces it: IN_ATTRIB, then the
+	// deletion; over a directory the IN_ATTRIB has IN_ISDIR.
+	e.writeFile("/f", "")
+	e.writeFile("/g", "")
+	wg := e.watch(in, "/g", mask)
+	e.must(e.v.RenameAt(e.ctx, e.creds, e.pop("/f"), e.pop("/g"), &vfs.RenameOptions{}))
+	expect("rename over a file", ev{wg, unix.IN_ATTRIB, 0, ""}, ev{wg, unix.IN_DELETE_SELF, 0, ""}, ev{wg, unix.IN_IGNORED, 0, ""})
+	e.must(e.v.MkdirAt(e.ctx, e.creds, e.pop("/h"), &vfs.MkdirOptions{Mode: 0o755}))
+	e.must(e.v.MkdirAt(e.ctx, e.creds, e.pop("/i"), &vfs.MkdirOptions{Mode: 0o755}))
+	wi := e.watch(in, "/i", mask)
+	e.must(e.v.RenameAt(e.ctx, e.creds, e.pop("/h"), e.pop("/i"), &vfs.RenameOptions{}))
+	expect("rename over a directory", ev{wi, unix.IN_ATTRIB | unix.IN_ISDIR, 0, ""}, ev{wi, unix.IN_DELETE_SELF, 0, ""}, ev{wi, unix.IN_IGNORED, 0, ""})
+}
+
+// BenchmarkUnlinkWatchedFile measures the unlink of a watched file with
+// its events (IN_ATTRIB, IN_DELETE_SELF, IN_IGNORED) read back.
+func BenchmarkUnlinkWatchedFile(b *testing.B) {
+	e := newEnv(b)
+	f, err := inotify.New(e.ctx, e.v, unix.IN_NONBLOCK)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.DecRef(e.ctx)
+	in := inotify.FromFile(f)
+	buf := make([]byte, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		fd, err := e.v.OpenAt(e.ctx, e.creds, e.pop("/f"), &vfs.OpenOptions{Flags: unix.O_CREAT | unix.O_WRONLY, Mode: 0o644})
+		if err != nil {
+			b.Fatal(err)
+		}
+		vd := fd.VirtualDentry()
+		if _, err := in.AddWatch(vd, unix.IN_ATTRIB|unix.IN_DELETE_SELF); err != nil {
+			b.Fatal(err)
+		}
+		fd.DecRef(e.ctx)
+		if err := e.v.UnlinkAt(e.ctx, e.creds, e.pop("/f")); err != nil {
+			b.Fatal(err)
+		}
+		if n, err := f.Read(e.ctx, vfstest.Seq(buf), vfs.ReadOptions{}); err != nil || n != 3*16 {
+			b.Fatalf("read %d bytes of events, %v; want three events", n, err)
+		}
 	}
 }

@@ -237,7 +237,10 @@ func (i *inode) copyContents(ctx context.Context, uvd vfs.VirtualDentry, st *vfs
 		}
 	}
 	names, err := low.ListXattr(ctx)
-	if err != nil && err != unix.EOPNOTSUPP {
+	if err != nil && err != unix.EOPNOTSUPP && err != unix.EACCES {
+		// EACCES: a lower directory the host user may search but not
+		// read (a rootless Gofer under a 0711 directory) keeps xattrs it
+		// could never have shown; the copy goes on without them.
 		return err
 	}
 	for _, n := range names {

@@ -31,13 +31,27 @@ var procNetFiles = []struct {
 	{"unix", unix.AF_UNIX},
 }
 
-// netFiles returns the children of /proc/net, made with file (the
-// caller's constructor, which numbers the inodes). A family with no
-// provider, or one that does not write /proc/net, gives an empty file.
-func (f *filesystem) netFiles(file func(name string, gen func(context.Context) ([]byte, error)) child) []child {
+// netDir is /proc/[pid]/net and /proc/[pid]/task/[tid]/net, which
+// /proc/net names through the self link: the files of the task's network
+// namespace. The sandbox has one network stack, so every task's
+// directory shows the same content.
+func (f *filesystem) netDir(who owner) *dirNode {
+	d := f.newDir(taskIno(who.tid, kindNetDir, 0), who, 0o555, nil)
+	entries := f.netFiles(func(i int, name string, gen func(context.Context) ([]byte, error)) child {
+		return child{name, f.newFile(taskIno(who.tid, kindNetDir, int32(i+1)), who, 0o444, gen)}
+	})
+	d.list = func(context.Context) []child { return entries }
+	return d
+}
+
+// netFiles returns the files of a net directory, made with file (the
+// caller's constructor, which numbers the inodes by position i). A
+// family with no provider, or one that does not write /proc/net, gives
+// an empty file.
+func (f *filesystem) netFiles(file func(i int, name string, gen func(context.Context) ([]byte, error)) child) []child {
 	out := make([]child, 0, len(procNetFiles))
-	for _, e := range procNetFiles {
-		out = append(out, file(e.name, func(context.Context) ([]byte, error) {
+	for i, e := range procNetFiles {
+		out = append(out, file(i, e.name, func(context.Context) ([]byte, error) {
 			p, err := f.k.SocketProvider(e.family)
 			if err != nil {
 				return nil, nil

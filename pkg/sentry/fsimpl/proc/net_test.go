@@ -3,12 +3,14 @@ package proc_test
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"carapace.dev/carapace/pkg/sentry/socket"
 	"carapace.dev/carapace/pkg/sentry/socket/netstack"
 	sunix "carapace.dev/carapace/pkg/sentry/socket/unix"
+	"carapace.dev/carapace/pkg/sentry/vfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -61,5 +63,35 @@ func TestProcNet(t *testing.T) {
 	}
 	if u := e.read("/proc/net/unix"); !strings.HasPrefix(u, "Num       RefCount Protocol Flags    Type St Inode Path\n") {
 		t.Errorf("/proc/net/unix = %q", u)
+	}
+}
+
+// TestProcNetIsSelfNet checks the Linux layout: /proc/net is a symlink to
+// self/net, and every process and thread has a net directory of its own
+// (the files of its network namespace).
+func TestProcNetIsSelfNet(t *testing.T) {
+	e := newEnv(t)
+	e.k.RegisterSocketProvider(unix.AF_UNIX, sunix.NewProvider())
+	target, err := e.readlink("/proc/net")
+	if err != nil || target != "self/net" {
+		t.Fatalf("readlink /proc/net = %q, %v; want self/net", target, err)
+	}
+	pid := strconv.Itoa(int(e.task.ThreadGroup().ID()))
+	tid := strconv.Itoa(int(e.task.ThreadID()))
+	want := e.list("/proc/net")
+	for _, dir := range []string{"/proc/self/net", "/proc/" + pid + "/net", "/proc/" + pid + "/task/" + tid + "/net"} {
+		if got := e.list(dir); !slices.Equal(got, want) {
+			t.Errorf("%s lists %v, /proc/net %v", dir, got, want)
+		}
+		if got := e.read(dir + "/unix"); !strings.HasPrefix(got, "Num ") {
+			t.Errorf("%s/unix = %q", dir, got)
+		}
+	}
+	if !slices.Contains(e.list("/proc/self"), "net") {
+		t.Errorf("/proc/self lacks net")
+	}
+	st, err := e.k.VFS().StatAt(e.task, e.task.Credentials(), e.pop("/proc/self/net"), &vfs.StatOptions{Mask: unix.STATX_BASIC_STATS})
+	if err != nil || st.Mode != unix.S_IFDIR|0o555 {
+		t.Errorf("stat /proc/self/net = mode %o, %v; want a 0555 directory", st.Mode, err)
 	}
 }

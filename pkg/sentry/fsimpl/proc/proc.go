@@ -49,7 +49,11 @@ func (ft FilesystemType) GetFilesystem(ctx context.Context, v *vfs.VirtualFilesy
 	if ft.Kernel == nil {
 		return nil, nil, fmt.Errorf("proc: no kernel: %w", unix.EINVAL)
 	}
-	p := &filesystem{k: ft.Kernel, born: time.Now(), oomAdj: make(map[*kernel.ThreadGroup]int)}
+	p := &filesystem{k: ft.Kernel, born: time.Now(), oomAdj: make(map[*kernel.ThreadGroup]int), ns: ft.Kernel.RootPIDNamespace()}
+	// An instance shows the PID namespace of the task that mounted it.
+	if t, ok := ctx.(*kernel.Task); ok {
+		p.ns = t.PIDNamespace()
+	}
 	fs := v.NewFilesystem(p)
 	root := fs.NewDentry(p.rootDir())
 	root.IncRef()
@@ -60,6 +64,8 @@ func (ft FilesystemType) GetFilesystem(ctx context.Context, v *vfs.VirtualFilesy
 type filesystem struct {
 	k    *kernel.Kernel
 	born time.Time
+	// ns is the PID namespace whose processes and numbers it shows.
+	ns *kernel.PIDNamespace
 
 	// mu guards oomAdj, the oom_score_adj of each process that has one
 	// set (keyed by the process itself, so a reused PID starts afresh).

@@ -56,17 +56,26 @@ func (f *filesystem) rootDir() *dirNode {
 			if t == nil {
 				return "", unix.ENOENT
 			}
-			return strconv.Itoa(int(t.ThreadGroup().ID())), nil
+			id := f.ns.IDOfThreadGroup(t.ThreadGroup())
+			if id == 0 {
+				return "", unix.ENOENT
+			}
+			return strconv.Itoa(int(id)), nil
 		})},
 		{"thread-self", f.newLink(ino(), owner{}, func(ctx context.Context) (string, error) {
 			t := callerTask(ctx)
 			if t == nil {
 				return "", unix.ENOENT
 			}
-			return fmt.Sprintf("%d/task/%d", t.ThreadGroup().ID(), t.ThreadID()), nil
+			pid, tid := f.ns.IDOfThreadGroup(t.ThreadGroup()), f.ns.IDOfTask(t)
+			if pid == 0 || tid == 0 {
+				return "", unix.ENOENT
+			}
+			return fmt.Sprintf("%d/task/%d", pid, tid), nil
 		})},
 		{"mounts", f.newLink(ino(), owner{}, func(context.Context) (string, error) { return "self/mounts", nil })},
-		dir("net", f.netFiles(file)...),
+		// As on Linux, /proc/net is the caller's own network namespace.
+		{"net", f.newLink(ino(), owner{}, func(context.Context) (string, error) { return "self/net", nil })},
 		file("cpuinfo", func(context.Context) ([]byte, error) { return cachedCPUInfo(NumCPUs()), nil }),
 		file("meminfo", f.meminfo),
 		file("stat", f.systemStat),
@@ -111,17 +120,24 @@ func (f *filesystem) rootDir() *dirNode {
 	root := f.newDir(1, owner{}, 0o555, nil)
 	root.list = func(ctx context.Context) []child {
 		out := append([]child(nil), static...)
-		for _, tg := range f.k.ThreadGroups() {
+		for _, tg := range f.ns.ThreadGroups() {
 			if tg.IsReaped() {
 				continue
 			}
 			pid := tg.ID()
-			out = append(out, child{strconv.Itoa(int(pid)), f.processDir(owner{pid, pid})})
+			if id := f.ns.IDOfThreadGroup(tg); id > 0 {
+				out = append(out, child{strconv.Itoa(int(id)), f.processDir(owner{pid, pid})})
+			}
 		}
 		return out
 	}
 	root.lookup = func(ctx context.Context, name string) (vfs.Inode, error) {
-		if id, ok := parsePID(name); ok {
+		if nsID, ok := parsePID(name); ok {
+			// Names are PIDs in the namespace the proc was mounted from.
+			id, ok := f.ns.RootID(nsID)
+			if !ok {
+				return nil, unix.ENOENT
+			}
 			if tg := f.k.GroupWithID(id); tg != nil {
 				return f.processDir(owner{id, id}), nil
 			}
@@ -229,8 +245,8 @@ func (f *filesystem) uptime(context.Context) ([]byte, error) {
 func (f *filesystem) loadavg(context.Context) ([]byte, error) {
 	running, total := f.taskCounts()
 	last := kernel.ThreadID(0)
-	if gs := f.k.ThreadGroups(); len(gs) > 0 {
-		last = gs[len(gs)-1].ID()
+	if gs := f.ns.ThreadGroups(); len(gs) > 0 {
+		last = f.ns.IDOfThreadGroup(gs[len(gs)-1])
 	}
 	return fmt.Appendf(nil, "0.00 0.00 0.00 %d/%d %d\n", running, total, last), nil
 }

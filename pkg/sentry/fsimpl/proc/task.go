@@ -25,6 +25,7 @@ const (
 	kindFdDir
 	kindFdinfoDir
 	kindNsDir
+	kindNetDir
 	kindFd
 	kindFdinfo
 	kindFirstFile // files are numbered from here in listing order
@@ -148,6 +149,7 @@ func (f *filesystem) processEntries(who owner) []child {
 	})
 	file("mountinfo", 0o444, f.mountinfo)
 	file("mounts", 0o444, f.mounts)
+	out = append(out, child{"net", f.netDir(who)})
 	out = append(out, child{"ns", f.nsDir(who)})
 	file("personality", 0o400, func(_ context.Context, _ *kernel.ThreadGroup, t *kernel.Task) ([]byte, error) {
 		if t == nil {
@@ -192,11 +194,11 @@ func (f *filesystem) processEntries(who owner) []child {
 		return maps(ctx, t, true), nil
 	})
 	file("stat", 0o444, func(ctx context.Context, tg *kernel.ThreadGroup, t *kernel.Task) ([]byte, error) {
-		return statLine(ctx, tg, t, who.tid), nil
+		return statLine(ctx, f.ns, tg, t, who.tid), nil
 	})
 	file("statm", 0o444, statm)
 	file("status", 0o444, func(ctx context.Context, tg *kernel.ThreadGroup, t *kernel.Task) ([]byte, error) {
-		return status(ctx, tg, t, who.tid), nil
+		return status(ctx, f.ns, tg, t, who.tid), nil
 	})
 	if who.tid == who.pid {
 		task := f.newDir(taskIno(who.tid, kind, 0), who, 0o555, func(context.Context) []child {
@@ -206,7 +208,9 @@ func (f *filesystem) processEntries(who owner) []child {
 			}
 			var cs []child
 			for _, t := range tg.Tasks() {
-				cs = append(cs, child{strconv.Itoa(int(t.ThreadID())), f.processDir(owner{who.pid, t.ThreadID()})})
+				if id := f.ns.IDOfTask(t); id > 0 {
+					cs = append(cs, child{strconv.Itoa(int(id)), f.processDir(owner{who.pid, t.ThreadID()})})
+				}
 			}
 			return cs
 		})
@@ -518,7 +522,7 @@ func commOf(t *kernel.Task) string {
 }
 
 // statLine renders /proc/[pid]/stat (proc(5) field order).
-func statLine(ctx context.Context, tg *kernel.ThreadGroup, t *kernel.Task, tid kernel.ThreadID) []byte {
+func statLine(ctx context.Context, ns *kernel.PIDNamespace, tg *kernel.ThreadGroup, t *kernel.Task, tid kernel.ThreadID) []byte {
 	state, _ := stateOf(ctx, tg, t)
 	vsize, rss := memSizes(ctx, t)
 	nthreads := len(tg.Tasks())
@@ -537,7 +541,7 @@ func statLine(ctx context.Context, tg *kernel.ThreadGroup, t *kernel.Task, tid k
 	}
 	rssLim := tg.Limit(linux.RLIMIT_RSS).Cur
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "%d (%s) %c %d %d %d 0 -1 ", tid, commOf(t), state, tg.ParentPID(), tg.ProcessGroupID(), tg.SessionID())
+	fmt.Fprintf(&b, "%d (%s) %c %d %d %d 0 -1 ", ns.IDOf(tid), commOf(t), state, ns.IDOf(tg.ParentPID()), ns.IDOf(tg.ProcessGroupID()), ns.IDOf(tg.SessionID()))
 	// flags minflt cminflt majflt cmajflt utime stime cutime cstime
 	b.WriteString("4194560 0 0 0 0 0 0 0 0 ")
 	// priority nice num_threads itrealvalue starttime
@@ -556,7 +560,7 @@ func statLine(ctx context.Context, tg *kernel.ThreadGroup, t *kernel.Task, tid k
 }
 
 // status renders /proc/[pid]/status.
-func status(ctx context.Context, tg *kernel.ThreadGroup, t *kernel.Task, tid kernel.ThreadID) []byte {
+func status(ctx context.Context, ns *kernel.PIDNamespace, tg *kernel.ThreadGroup, t *kernel.Task, tid kernel.ThreadID) []byte {
 	state, stateName := stateOf(ctx, tg, t)
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "Name:\t%s\n", commOf(t))
@@ -569,7 +573,7 @@ func status(ctx context.Context, tg *kernel.ThreadGroup, t *kernel.Task, tid ker
 	}
 	fmt.Fprintf(&b, "Umask:\t%04o\n", umask)
 	fmt.Fprintf(&b, "State:\t%c (%s)\n", state, stateName)
-	fmt.Fprintf(&b, "Tgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t0\n", tg.ID(), tid, tg.ParentPID())
+	fmt.Fprintf(&b, "Tgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t0\n", ns.IDOf(tg.ID()), ns.IDOf(tid), ns.IDOf(tg.ParentPID()))
 	c := auth.NewRoot()
 	if t != nil {
 		c = t.Credentials()
@@ -596,7 +600,9 @@ func status(ctx context.Context, tg *kernel.ThreadGroup, t *kernel.Task, tid ker
 		fmt.Fprintf(&b, "%d", g)
 	}
 	b.WriteString("\n")
-	fmt.Fprintf(&b, "NStgid:\t%d\nNSpid:\t%d\nNSpgid:\t%d\nNSsid:\t%d\n", tg.ID(), tid, tg.ProcessGroupID(), tg.SessionID())
+	// Each ID in the proc's namespace and every one below it.
+	fmt.Fprintf(&b, "NStgid:\t%s\nNSpid:\t%s\nNSpgid:\t%s\nNSsid:\t%s\n", nsIDs(ns, tg.ID()), nsIDs(ns, tid),
+		nsIDs(ns, tg.ProcessGroupID()), nsIDs(ns, tg.SessionID()))
 	if t != nil {
 		vsize, rss := memSizes(ctx, t)
 		fmt.Fprintf(&b, "VmPeak:\t%8d kB\nVmSize:\t%8d kB\nVmLck:\t%8d kB\nVmPin:\t%8d kB\n", vsize/1024, vsize/1024, 0, 0)
@@ -724,6 +730,7 @@ func escapeMountPath(p string) string {
 // nsDir is /proc/[pid]/ns: one namespace of each kind for the sandbox.
 func (f *filesystem) nsDir(who owner) *dirNode {
 	d := f.newDir(taskIno(who.tid, kindNsDir, 0), who, 0o511, nil)
+	ref := &d.node
 	names := []string{"cgroup", "ipc", "mnt", "net", "pid", "pid_for_children", "time", "time_for_children", "user", "uts"}
 	inos := map[string]uint64{"cgroup": 4026531835, "ipc": 4026531839, "mnt": 4026531841, "net": 4026531840,
 		"pid": 4026531836, "pid_for_children": 4026531836, "time": 4026531834, "time_for_children": 4026531834,
@@ -733,10 +740,66 @@ func (f *filesystem) nsDir(who owner) *dirNode {
 		for i, n := range names {
 			kind := strings.TrimSuffix(n, "_for_children")
 			target := fmt.Sprintf("%s:[%d]", kind, inos[n])
-			cs = append(cs, child{n, f.newLink(taskIno(who.tid, kindNsDir, int32(i+1)), who,
-				func(context.Context) (string, error) { return target, nil })})
+			ino := taskIno(who.tid, kindNsDir, int32(i+1))
+			if kind == "pid" {
+				// The thread's own PID namespace, or where its children
+				// go: a magic link to the namespace's file, for setns.
+				forChildren := n != kind
+				nsOf := func() (*kernel.PIDNamespace, error) {
+					t := ref.task()
+					if t == nil {
+						return nil, unix.ENOENT
+					}
+					ns := t.PIDNamespace()
+					if forChildren {
+						// A namespace made by unshare shows once its
+						// init exists, as on Linux.
+						if ns = t.PIDNamespaceForChildren(); ns != t.PIDNamespace() && ns.InitProcess() == nil {
+							return nil, unix.ENOENT
+						}
+					}
+					return ns, nil
+				}
+				cs = append(cs, child{n, f.newMagicLink(ino, who,
+					func(context.Context) (string, error) {
+						ns, err := nsOf()
+						if err != nil {
+							return "", err
+						}
+						return fmt.Sprintf("pid:[%d]", ns.Inode()), nil
+					},
+					func(ctx context.Context) (vfs.VirtualDentry, error) {
+						if t := ref.task(); t != nil && !mayPtrace(ctx, t) {
+							return vfs.VirtualDentry{}, unix.EACCES
+						}
+						ns, err := nsOf()
+						if err != nil {
+							return vfs.VirtualDentry{}, err
+						}
+						return ns.VirtualDentry(), nil
+					})})
+				continue
+			}
+			cs = append(cs, child{n, f.newLink(ino, who, func(context.Context) (string, error) { return target, nil })})
 		}
 		return cs
 	}
 	return d
+}
+
+// nsIDs formats root's numbers from ns down, tab-separated (the NS*
+// lines of status); "0" when it is not visible in ns.
+func nsIDs(ns *kernel.PIDNamespace, root kernel.ThreadID) string {
+	ids := ns.IDs(root)
+	if len(ids) == 0 {
+		return "0"
+	}
+	var b strings.Builder
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteByte('\t')
+		}
+		b.WriteString(strconv.Itoa(int(id)))
+	}
+	return b.String()
 }

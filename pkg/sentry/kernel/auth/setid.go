@@ -289,28 +289,67 @@ func (c *Credentials) RaiseAmbientCap(cap Capability) error {
 	return nil
 }
 
+// ExecFile is what execve(2) learns of the program file for the new
+// credentials: its set-user-ID and set-group-ID bits (already ignored by
+// the caller on a nosuid mount) and owner.
+type ExecFile struct {
+	SetUID bool
+	UID    UID
+	SetGID bool
+	GID    GID
+}
+
 // ForExec returns the credentials a program runs with after execve(2)
-// of a file without set-user-ID bits or file capabilities: root keeps
-// (or, by its real UID, regains) its bounding set, others keep only
-// their ambient set; PR_SET_KEEPCAPS is reset.
+// of a file without set-ID bits or file capabilities; see ForExecOf.
 func (c *Credentials) ForExec() *Credentials {
+	n, _ := c.ForExecOf(ExecFile{}, false)
+	return n
+}
+
+// ForExecOf returns the credentials after execve(2) of file (execve(2),
+// capabilities(7) "Transformation of capabilities during execve"), and
+// whether the exec is secure (AT_SECURE): a set-ID change, or a
+// non-root real user gaining capabilities. With noNewPrivs a set-ID or
+// capability gain is refused: the effective IDs fall back to the real
+// ones and the permitted set cannot grow. PR_SET_KEEPCAPS is reset.
+func (c *Credentials) ForExecOf(file ExecFile, noNewPrivs bool) (*Credentials, bool) {
 	n := c.Fork()
 	n.KeepCaps = false
-	if n.EffectiveUID == RootUID || n.RealUID == RootUID {
-		// A root program's file sets are full: P' = (I & fI) | (B & fP).
-		n.PermittedCaps = n.InheritableCaps | n.BoundingCaps
-		n.AmbientCaps = 0
-		if n.EffectiveUID == RootUID {
-			n.EffectiveCaps = n.PermittedCaps
-		} else {
-			n.EffectiveCaps = 0
-		}
-	} else {
-		n.PermittedCaps = n.AmbientCaps
-		n.EffectiveCaps = n.AmbientCaps
+	if file.SetUID {
+		n.EffectiveUID = file.UID
 	}
-	// The saved IDs become the effective ones (execve(2)).
+	if file.SetGID {
+		n.EffectiveGID = file.GID
+	}
+	// Linux compares the new effective IDs with the old real ones.
+	isSetID := n.EffectiveUID != c.RealUID || n.EffectiveGID != c.RealGID
+	ambient := c.AmbientCaps
+	if isSetID {
+		ambient = 0
+	}
+	// Without file capabilities: P' = pA', except that root (by either
+	// UID) gets the legacy full file sets, P' = B | I.
+	permitted := ambient
+	if n.EffectiveUID == RootUID || n.RealUID == RootUID {
+		permitted |= c.BoundingCaps | c.InheritableCaps
+	}
+	// Only an effective root makes the permitted set effective.
+	effective := n.EffectiveUID == RootUID
+	if noNewPrivs && (isSetID || permitted&^c.PermittedCaps != 0) {
+		n.EffectiveUID, n.EffectiveGID = n.RealUID, n.RealGID
+		// Like Linux, the effective bit chosen above stays.
+		permitted &= c.PermittedCaps
+	}
+	ambient &= permitted & c.InheritableCaps
+	n.PermittedCaps, n.AmbientCaps = permitted, ambient
+	if effective {
+		n.EffectiveCaps = permitted
+	} else {
+		n.EffectiveCaps = ambient
+	}
+	// The saved and filesystem IDs follow the effective ones.
 	n.SavedUID, n.SavedGID = n.EffectiveUID, n.EffectiveGID
 	n.FilesystemUID, n.FilesystemGID = n.EffectiveUID, n.EffectiveGID
-	return n
+	secure := isSetID || (n.RealUID != RootUID && (effective || permitted&^ambient != 0))
+	return n, secure
 }

@@ -175,3 +175,37 @@ func TestForExecOfUserKeepsAmbientOnly(t *testing.T) {
 		t.Fatalf("%+v", x)
 	}
 }
+
+func TestForExecOfSetuidRootByUser(t *testing.T) {
+	c := NewUser(1000, 1000, nil)
+	n, secure := c.ForExecOf(ExecFile{SetUID: true, UID: RootUID}, false)
+	if n.RealUID != 1000 || n.EffectiveUID != RootUID || n.SavedUID != RootUID || n.FilesystemUID != RootUID {
+		t.Fatalf("uids %d/%d/%d/%d", n.RealUID, n.EffectiveUID, n.SavedUID, n.FilesystemUID)
+	}
+	if n.PermittedCaps != AllCapabilities || n.EffectiveCaps != AllCapabilities || !secure {
+		t.Fatalf("setuid-root exec: permitted %x effective %x secure %v", n.PermittedCaps, n.EffectiveCaps, secure)
+	}
+}
+
+func TestForExecOfSetuidUserByRootAndSetgid(t *testing.T) {
+	n, secure := NewRoot().ForExecOf(ExecFile{SetUID: true, UID: 1000, SetGID: true, GID: 50}, false)
+	if n.EffectiveUID != 1000 || n.RealUID != RootUID || n.EffectiveGID != 50 || n.SavedGID != 50 {
+		t.Fatalf("ids %+v", n)
+	}
+	// A real root keeps the permitted set, none of it effective.
+	if n.PermittedCaps != AllCapabilities || n.EffectiveCaps != 0 || !secure {
+		t.Fatalf("permitted %x effective %x secure %v", n.PermittedCaps, n.EffectiveCaps, secure)
+	}
+}
+
+func TestForExecOfNoNewPrivsCannotGain(t *testing.T) {
+	c := NewUser(1000, 1000, nil)
+	c.EffectiveUID = 0 // a saved root, as after seteuid
+	n, _ := c.ForExecOf(ExecFile{}, true)
+	if n.EffectiveUID != 1000 || n.PermittedCaps != 0 || n.EffectiveCaps != 0 {
+		t.Fatalf("no_new_privs exec gained: euid %d caps %x", n.EffectiveUID, n.PermittedCaps)
+	}
+	if p, secure := NewUser(1000, 1000, nil).ForExecOf(ExecFile{}, false); p.PermittedCaps != 0 || secure {
+		t.Fatalf("plain user exec: caps %x secure %v", p.PermittedCaps, secure)
+	}
+}

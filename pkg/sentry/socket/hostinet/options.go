@@ -62,6 +62,18 @@ var allowedOpts = map[optKey]optSize{
 	{unix.SOL_NETLINK, unix.NETLINK_GET_STRICT_CHK}: intOpt,
 	{unix.SOL_NETLINK, unix.NETLINK_CAP_ACK}:        intOpt,
 	{unix.IPPROTO_IPV6, unix.IPV6_TCLASS}:           intOpt,
+
+	// The options that ask for control messages on receive; what the
+	// host then gives is rebuilt from an allowlist (control.go).
+	{unix.SOL_SOCKET, unix.SO_TIMESTAMP_OLD}:    intOpt,
+	{unix.SOL_SOCKET, unix.SO_TIMESTAMPNS_OLD}:  intOpt,
+	{unix.IPPROTO_IP, unix.IP_PKTINFO}:          intOpt,
+	{unix.IPPROTO_IP, unix.IP_RECVTOS}:          intOpt,
+	{unix.IPPROTO_IP, unix.IP_RECVTTL}:          intOpt,
+	{unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO}:  intOpt,
+	{unix.IPPROTO_IPV6, unix.IPV6_RECVHOPLIMIT}: intOpt,
+	{unix.IPPROTO_IPV6, unix.IPV6_RECVTCLASS}:   intOpt,
+	{unix.IPPROTO_IPV6, unix.IPV6_RECVERR}:      intOpt,
 }
 
 // GetSockOpt implements socket.Socket.

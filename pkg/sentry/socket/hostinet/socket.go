@@ -166,13 +166,13 @@ func (s *sock) EventUnregister(e *waiter.Entry) { s.queue.EventUnregister(e) }
 
 // Read implements vfs.FileDescriptionImpl: read(2) is recv(2) without flags.
 func (s *sock) Read(ctx context.Context, _ *vfs.FileDescription, dst usermem.IOSequence, _ vfs.ReadOptions) (int64, error) {
-	n, _, _, err := s.recv(ctx, dst, 0, false)
+	n, _, _, _, err := s.recv(ctx, dst, 0, false, nil)
 	return n, err
 }
 
 // Write implements vfs.FileDescriptionImpl: write(2) is send(2) without flags.
 func (s *sock) Write(ctx context.Context, _ *vfs.FileDescription, src usermem.IOSequence, _ vfs.WriteOptions) (int64, error) {
-	return s.send(ctx, src, nil, 0)
+	return s.send(ctx, src, nil, nil, 0)
 }
 
 // Type implements socket.Socket.
@@ -314,10 +314,16 @@ func (s *sock) SendMsg(t *kernel.Task, src usermem.IOSequence, to []byte, flags 
 		}
 		to = clampAddr(to)
 	}
-	return s.send(ctxOf(t), src, to, flags)
+	ctrl, err := sendControl(s.p.family, s.stype, control.Protocol)
+	if err != nil {
+		return 0, err
+	}
+	return s.send(ctxOf(t), src, to, ctrl, flags)
 }
 
-func (s *sock) send(ctx context.Context, src usermem.IOSequence, to []byte, flags int) (int64, error) {
+// send writes src to the host socket; ctrl, already checked and
+// re-encoded (sendControl), goes with a datagram.
+func (s *sock) send(ctx context.Context, src usermem.IOSequence, to, ctrl []byte, flags int) (int64, error) {
 	bp := bounces.Get().(*[]byte)
 	defer bounces.Put(bp)
 	buf := *bp
@@ -337,7 +343,7 @@ func (s *sock) send(ctx context.Context, src usermem.IOSequence, to []byte, flag
 				return 0, err
 			}
 		}
-		sent, err := sendmsg(s.fd, buf[:c], to, hostFlags)
+		sent, err := sendmsg(s.fd, buf[:c], to, ctrl, hostFlags)
 		return int64(sent), err
 	}
 	var total int64
@@ -349,7 +355,7 @@ func (s *sock) send(ctx context.Context, src usermem.IOSequence, to []byte, flag
 			}
 			return 0, cerr
 		}
-		sent, err := sendmsg(s.fd, buf[:c], to, hostFlags)
+		sent, err := sendmsg(s.fd, buf[:c], to, nil, hostFlags)
 		if err != nil {
 			if total > 0 {
 				return total, nil
@@ -365,7 +371,7 @@ func (s *sock) send(ctx context.Context, src usermem.IOSequence, to []byte, flag
 	return total, nil
 }
 
-func sendmsg(fd int, b, to []byte, flags int) (int, error) {
+func sendmsg(fd int, b, to, ctrl []byte, flags int) (int, error) {
 	var iov unix.Iovec
 	var msg unix.Msghdr
 	if len(b) > 0 {
@@ -378,6 +384,10 @@ func sendmsg(fd int, b, to []byte, flags int) (int, error) {
 		msg.Name = &to[0]
 		msg.Namelen = uint32(len(to))
 	}
+	if len(ctrl) > 0 {
+		msg.Control = &ctrl[0]
+		msg.SetControllen(len(ctrl))
+	}
 	n, _, e := unix.Syscall(unix.SYS_SENDMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), uintptr(flags))
 	if e != 0 {
 		return 0, e
@@ -386,16 +396,33 @@ func sendmsg(fd int, b, to []byte, flags int) (int, error) {
 }
 
 // recvFlags are the MSG_* flags passed on to the host (MSG_WAITALL is
-// the syscall layer's).
-const recvFlags = unix.MSG_OOB | unix.MSG_PEEK | unix.MSG_TRUNC
+// the syscall layer's). MSG_ERRQUEUE reads the extended errors of
+// IP_RECVERR.
+const recvFlags = unix.MSG_OOB | unix.MSG_PEEK | unix.MSG_TRUNC | unix.MSG_ERRQUEUE
 
-// RecvMsg implements socket.Socket.
+// resultFlags are the msg_flags the host reports that reach the caller.
+const resultFlags = unix.MSG_TRUNC | unix.MSG_OOB | unix.MSG_EOR | unix.MSG_ERRQUEUE | unix.MSG_CTRUNC
+
+// RecvMsg implements socket.Socket. The host's control messages come
+// back rebuilt from an allowlist (control.go); the syscall layer writes
+// them into the caller's buffer, truncating as Linux does.
 func (s *sock) RecvMsg(t *kernel.Task, dst usermem.IOSequence, flags int, wantAddr bool) (int64, int, []byte, socket.ControlMessages, error) {
-	n, mflags, from, err := s.recv(ctxOf(t), dst, flags, wantAddr)
-	return n, mflags, from, socket.ControlMessages{}, err
+	if s.p.family == unix.AF_NETLINK {
+		n, mflags, from, _, err := s.recv(ctxOf(t), dst, flags, wantAddr, nil)
+		return n, mflags, from, socket.ControlMessages{}, err
+	}
+	var ctrl [recvControlSpace]byte
+	n, mflags, from, clen, err := s.recv(ctxOf(t), dst, flags, wantAddr, ctrl[:])
+	var cm socket.ControlMessages
+	if err == nil && clen > 0 {
+		cm.Protocol = recvControl(ctrl[:clen])
+	}
+	return n, mflags, from, cm, err
 }
 
-func (s *sock) recv(ctx context.Context, dst usermem.IOSequence, flags int, wantAddr bool) (int64, int, []byte, error) {
+// recv reads from the host socket into dst, and the host's control
+// messages into ctrl (whose used length it returns) when ctrl is not nil.
+func (s *sock) recv(ctx context.Context, dst usermem.IOSequence, flags int, wantAddr bool, ctrl []byte) (int64, int, []byte, int, error) {
 	bp := bounces.Get().(*[]byte)
 	defer bounces.Put(bp)
 	buf := (*bp)[:min(dst.NumBytes(), bounceSize)]
@@ -412,16 +439,20 @@ func (s *sock) recv(ctx context.Context, dst usermem.IOSequence, flags int, want
 		msg.Name = &from[0]
 		msg.Namelen = uint32(len(from))
 	}
+	if len(ctrl) > 0 {
+		msg.Control = &ctrl[0]
+		msg.SetControllen(len(ctrl))
+	}
 	hostFlags := flags&recvFlags | unix.MSG_DONTWAIT
 	r, _, e := unix.Syscall(unix.SYS_RECVMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&msg)), uintptr(hostFlags))
 	if e != 0 {
-		return 0, 0, nil, e
+		return 0, 0, nil, 0, e
 	}
 	n := int(r)
 	if c := min(n, len(buf)); c > 0 {
 		if w, err := dst.CopyOut(ctx, buf[:c]); err != nil {
 			if w == 0 {
-				return 0, 0, nil, err
+				return 0, 0, nil, 0, err
 			}
 			n = w
 		}
@@ -430,7 +461,11 @@ func (s *sock) recv(ctx context.Context, dst usermem.IOSequence, flags int, want
 	if wantAddr && msg.Namelen > 0 {
 		addr = append([]byte(nil), from[:min(int(msg.Namelen), len(from))]...)
 	}
-	return int64(n), int(msg.Flags) & (unix.MSG_TRUNC | unix.MSG_OOB | unix.MSG_EOR), addr, nil
+	clen := 0
+	if len(ctrl) > 0 {
+		clen = min(int(msg.Controllen), len(ctrl))
+	}
+	return int64(n), int(msg.Flags) & resultFlags, addr, clen, nil
 }
 
 // Ioctl implements vfs.FileDescriptionImpl: queue sizes, and the host's

@@ -1,9 +1,10 @@
-// Package netlink owns the Sentry's AF_NETLINK sockets. Only
-// NETLINK_ROUTE is served, read-only and enough for `ip addr`, `ip link`,
-// `ip route` and glibc's getifaddrs(3): link, address and route dumps
-// answered from the sandbox's network stack, with NLMSG_DONE and error
-// acknowledgements as the kernel sends them. Messages from the application
-// go through a strict, bounds-checked parser.
+// Package netlink owns the Sentry's AF_NETLINK sockets. NETLINK_ROUTE is
+// served read-only, enough for `ip addr`, `ip link`, `ip route` and
+// glibc's getifaddrs(3): link, address and route dumps answered from the
+// sandbox's network stack; NETLINK_SOCK_DIAG lists its TCP and UDP
+// sockets for `ss` (sockdiag.go). NLMSG_DONE and error acknowledgements
+// are as the kernel sends them. Messages from the application go through
+// a strict, bounds-checked parser.
 package netlink
 
 import (
@@ -43,6 +44,10 @@ type Provider struct {
 	mu      sync.Mutex
 	ports   map[uint32]bool
 	nextPID uint32
+
+	// diagSources, when set (tests), replaces the kernel's socket
+	// providers as what sock_diag lists.
+	diagSources map[int]any
 }
 
 var _ kernel.SocketProvider = (*Provider)(nil)
@@ -66,10 +71,10 @@ func (p *Provider) NewSocket(ctx context.Context, stype, protocol int) (*vfs.Fil
 	if stype != unix.SOCK_RAW && stype != unix.SOCK_DGRAM {
 		return nil, unix.ESOCKTNOSUPPORT
 	}
-	if protocol != unix.NETLINK_ROUTE {
+	if protocol != unix.NETLINK_ROUTE && protocol != unix.NETLINK_SOCK_DIAG {
 		return nil, unix.EPROTONOSUPPORT
 	}
-	s := &sock{p: p, stype: stype, route: routeHandler{stack: p.stack}, rcvBuf: defaultBuf, sndBuf: defaultBuf}
+	s := &sock{p: p, stype: stype, protocol: protocol, route: routeHandler{stack: p.stack}, rcvBuf: defaultBuf, sndBuf: defaultBuf}
 	return socket.NewFile(p.vfs, auth.CredentialsFromContext(ctx), s, unix.O_RDWR), nil
 }
 
@@ -104,18 +109,23 @@ func (p *Provider) release(pid uint32) {
 	p.mu.Unlock()
 }
 
-// sock is a NETLINK_ROUTE socket.
+// sock is a NETLINK_ROUTE or NETLINK_SOCK_DIAG socket.
 type sock struct {
 	vfs.FileDescriptionDefaults
-	p     *Provider
-	stype int
-	route routeHandler
-	queue waiter.Queue
+	p        *Provider
+	stype    int
+	protocol int
+	route    routeHandler
+	queue    waiter.Queue
 
-	mu       sync.Mutex
-	pid      uint32 // 0 until bound (explicitly or by the first send)
-	rcv      [][]byte
-	rcvUsed  int
+	mu      sync.Mutex
+	pid     uint32 // 0 until bound (explicitly or by the first send)
+	rcv     [][]byte
+	rcvUsed int
+	// pending holds the rest of a dump too large for the receive
+	// buffer; reads move it to rcv as room appears, as the kernel
+	// continues a dump when the reader drains the socket.
+	pending  [][]byte
 	rcvBuf   int
 	sndBuf   int
 	rcvTimeo time.Duration
@@ -132,6 +142,7 @@ func (s *sock) Release(context.Context) {
 	pid := s.pid
 	s.released = true
 	s.rcv = nil
+	s.pending = nil
 	s.mu.Unlock()
 	if pid != 0 {
 		s.p.release(pid)
@@ -170,7 +181,7 @@ func (s *sock) Write(ctx context.Context, _ *vfs.FileDescription, src usermem.IO
 }
 
 // Type implements socket.Socket.
-func (s *sock) Type() (int, int, int) { return unix.AF_NETLINK, s.stype, unix.NETLINK_ROUTE }
+func (s *sock) Type() (int, int, int) { return unix.AF_NETLINK, s.stype, s.protocol }
 
 // Timeouts implements socket.Socket.
 func (s *sock) Timeouts() (time.Duration, time.Duration) {
@@ -300,7 +311,7 @@ func (s *sock) GetSockOpt(t *kernel.Task, level, name int, optLen int) ([]byte, 
 	case level == unix.SOL_SOCKET && name == unix.SO_DOMAIN:
 		b = intBytes(unix.AF_NETLINK)
 	case level == unix.SOL_SOCKET && name == unix.SO_PROTOCOL:
-		b = intBytes(unix.NETLINK_ROUTE)
+		b = intBytes(s.protocol)
 	case level == unix.SOL_SOCKET && name == unix.SO_ERROR:
 		b = intBytes(0)
 	case level == unix.SOL_SOCKET && name == unix.SO_RCVBUF:
@@ -422,6 +433,10 @@ func (s *sock) send(ctx context.Context, src usermem.IOSequence) (int64, error) 
 	s.mu.Unlock()
 	var replies [][]byte
 	for _, m := range ParseMessages(buf) {
+		if s.protocol == unix.NETLINK_SOCK_DIAG {
+			replies = append(replies, handleDiag(m, pid, func(family int) any { return s.p.diagSource(ctx, family) })...)
+			continue
+		}
 		replies = append(replies, s.route.handle(m, pid)...)
 	}
 	if len(replies) == 0 {
@@ -432,8 +447,13 @@ func (s *sock) send(ctx context.Context, src usermem.IOSequence) (int64, error) 
 		s.mu.Unlock()
 		return n, nil
 	}
-	for _, r := range replies {
+	for i, r := range replies {
 		if s.rcvUsed+len(r) > s.rcvBuf && len(s.rcv) > 0 {
+			if s.protocol == unix.NETLINK_SOCK_DIAG && len(s.pending) == 0 {
+				// A dump goes on as the reader makes room.
+				s.pending = replies[i:]
+				break
+			}
 			// A full receive queue drops the answer, as the kernel does
 			// (the reader would see ENOBUFS); keep at least one datagram.
 			break
@@ -470,6 +490,12 @@ func (s *sock) recv(ctx context.Context, dst usermem.IOSequence, flags int) (int
 		s.rcv[0] = nil
 		s.rcv = s.rcv[1:]
 		s.rcvUsed -= len(d)
+		for len(s.pending) > 0 && (len(s.rcv) == 0 || s.rcvUsed+len(s.pending[0]) <= s.rcvBuf) {
+			s.rcv = append(s.rcv, s.pending[0])
+			s.rcvUsed += len(s.pending[0])
+			s.pending[0] = nil
+			s.pending = s.pending[1:]
+		}
 	}
 	s.mu.Unlock()
 	want := min(int64(len(d)), dst.NumBytes())

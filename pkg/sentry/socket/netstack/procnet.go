@@ -152,46 +152,14 @@ func (p *Provider) writeConnTable(b *bytes.Buffer, proto tcpip.TransportProtocol
 		b.WriteString(" " + hdr + " ref pointer drops")
 		padLine(b, start, udp4Width)
 	}
-	sl := 0
-	for _, s := range p.socks.snapshot() {
-		if s.trans != proto {
-			continue
-		}
-		s.mu.Lock()
-		ep := s.ep
-		s.mu.Unlock()
-		local, _ := ep.LocalAddress()
-		remote, rerr := ep.RemoteAddress()
-		if rerr != nil {
-			remote = tcpip.FullAddress{}
-		}
-		var state byte
-		var txq, rxq int
-		listening := false
-		if isTCP {
-			st, ok := tcpState(ep)
-			if !ok || st == tcp.StateInitial || st == tcp.StateBound || st == tcp.StateClosed {
-				continue
-			}
-			state = linuxTCPState(st)
-			if st == tcp.StateListen {
-				// Linux shows the accept queue's length as rx_queue.
-				listening = true
-				rxq, _ = ep.GetSockOpt(tcpip.AcceptQueueSizeOption)
-			} else {
-				txq, _ = ep.GetSockOpt(tcpip.SendQueueSizeOption)
-				rxq, _ = ep.GetSockOpt(tcpip.ReceiveQueueSizeOption)
-			}
-		} else {
-			if local.Port == 0 {
-				continue
-			}
-			state = linuxTCPClose
-			if rerr == nil {
-				state = linuxTCPEstablished
-			}
-			rxq, _ = ep.GetSockOpt(tcpip.ReceiveQueueSizeOption)
-		}
+	protocol := unix.IPPROTO_UDP
+	if isTCP {
+		protocol = unix.IPPROTO_TCP
+	}
+	for sl, e := range p.Connections(protocol) {
+		local, remote, state := e.Local, e.Remote, e.State
+		txq, rxq := e.SendQueue, e.RecvQueue
+		listening := state == LinuxTCPListen
 		start := b.Len()
 		if isTCP {
 			fmt.Fprintf(b, "%4d: ", sl)
@@ -202,7 +170,7 @@ func (p *Provider) writeConnTable(b *bytes.Buffer, proto tcpip.TransportProtocol
 		fmt.Fprintf(b, ":%04X ", local.Port)
 		procHexAddr(b, remote.Addr, v6)
 		fmt.Fprintf(b, ":%04X %02X %08X:%08X %02X:%08X %08X %5d %8d %d ",
-			remote.Port, state, txq, rxq, 0, 0, 0, s.uid, 0, s.ino)
+			remote.Port, state, txq, rxq, 0, 0, 0, e.UID, 0, e.Inode)
 		switch {
 		case !isTCP:
 			b.WriteString("2 0000000000000000 0")
@@ -219,7 +187,6 @@ func (p *Provider) writeConnTable(b *bytes.Buffer, proto tcpip.TransportProtocol
 		} else {
 			padLine(b, start, udp4Width)
 		}
-		sl++
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"carapace.dev/carapace/pkg/sentry/kernel"
@@ -50,6 +51,12 @@ type sock struct {
 	// when the file is made, for /proc/net.
 	ino uint64
 	uid uint32
+	// connecting is Linux's SS_CONNECTING: a connect(2) was started and
+	// nobody has yet seen it finish. A later connect then waits for it
+	// (blocking) or answers EALREADY, and once it is established answers 0
+	// a single time rather than EISCONN, which is what makes a restarted
+	// or repeated connect(2) of a non-blocking socket succeed.
+	connecting atomic.Bool
 }
 
 // sockOptions are the socket options kept by the socket layer itself.
@@ -534,15 +541,24 @@ func (s *sock) Connect(t *kernel.Task, b []byte) error {
 	terr := ep.Connect(addr)
 	switch {
 	case terr == nil:
+		s.connecting.Store(false)
 		return nil
 	case terr == tcpip.ErrConnectStarted:
+		s.connecting.Store(true)
 		return unix.EINPROGRESS
+	case terr == tcpip.ErrAlreadyConnected && s.connecting.Swap(false):
+		return nil
 	case terr == tcpip.ErrInvalidArgument && s.stream():
 		// Port 0 or no address: nothing listens there.
 		return unix.ECONNREFUSED
 	}
 	return errnoOf(terr)
 }
+
+// ConnectSettled tells the socket that a blocking connect(2) saw its
+// connection attempt finish, as Linux's SS_CONNECTED: a later connect of
+// an established socket is then EISCONN.
+func (s *sock) ConnectSettled() { s.connecting.Store(false) }
 
 // disconnect is connect(2) with AF_UNSPEC: a datagram socket forgets its
 // peer; a connected stream is reset and the socket starts afresh.

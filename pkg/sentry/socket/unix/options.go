@@ -64,7 +64,7 @@ func (s *sock) GetSockOpt(t *kernel.Task, level, name int, optLen int) ([]byte, 
 			c = ucred{pid: 0, uid: ^uint32(0), gid: ^uint32(0)}
 		}
 		b := make([]byte, 12)
-		binary.LittleEndian.PutUint32(b, uint32(c.pid))
+		binary.LittleEndian.PutUint32(b, uint32(pidFor(t, c.pid)))
 		binary.LittleEndian.PutUint32(b[4:], c.uid)
 		binary.LittleEndian.PutUint32(b[8:], c.gid)
 		return b, nil

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"slices"
 	"sync"
 
 	"carapace.dev/carapace/pkg/sentry/kernel/auth"
@@ -58,25 +57,7 @@ func (p *Provider) ProcNet(name string) (content []byte, ok bool) {
 	if name != "unix" {
 		return nil, false
 	}
-	type row struct {
-		s   *sock
-		ino uint64
-	}
-	p.reg.mu.Lock()
-	rows := make([]row, 0, len(p.reg.socks))
-	for s, ino := range p.reg.socks {
-		rows = append(rows, row{s, ino})
-	}
-	p.reg.mu.Unlock()
-	slices.SortFunc(rows, func(a, b row) int {
-		switch {
-		case a.ino < b.ino:
-			return -1
-		case a.ino > b.ino:
-			return 1
-		}
-		return 0
-	})
+	rows := p.reg.sorted()
 	var b bytes.Buffer
 	b.WriteString("Num       RefCount Protocol Flags    Type St Inode Path\n")
 	for _, r := range rows {

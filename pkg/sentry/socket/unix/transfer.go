@@ -25,10 +25,17 @@ func taskOf(ctx context.Context) *kernel.Task {
 }
 
 // senderCred is what SCM_CREDENTIALS carries when the sender gave none:
-// its tgid and real IDs.
+// its tgid and real IDs. The PID is kept as the kernel's root ID and
+// shown to the receiver in its own PID namespace.
 func senderCred(t *kernel.Task, given *socket.Credentials) ucred {
 	if given != nil {
-		return ucred{pid: given.PID, uid: given.UID, gid: given.GID}
+		pid := given.PID
+		if t != nil {
+			// A PID naming nothing (allowed with CAP_SYS_ADMIN) reads as 0.
+			root, _ := t.RootIDOf(kernel.ThreadID(given.PID))
+			pid = int32(root)
+		}
+		return ucred{pid: pid, uid: given.UID, gid: given.GID}
 	}
 	if t == nil {
 		return ucred{}
@@ -316,13 +323,21 @@ func (s *sock) emptyLocked() error {
 	return sys.EAGAIN
 }
 
-// credControl returns the SCM_CREDENTIALS of m when the receiver asked
-// for them with SO_PASSCRED.
-func (s *sock) credControl(m *message) *socket.Credentials {
+// credControl returns the SCM_CREDENTIALS of m when the receiver t asked
+// for them with SO_PASSCRED, the PID as t's namespace sees it.
+func (s *sock) credControl(t *kernel.Task, m *message) *socket.Credentials {
 	if !s.passcred.Load() {
 		return nil
 	}
-	return &socket.Credentials{PID: m.cred.pid, UID: m.cred.uid, GID: m.cred.gid}
+	return &socket.Credentials{PID: pidFor(t, m.cred.pid), UID: m.cred.uid, GID: m.cred.gid}
+}
+
+// pidFor translates a root PID for t's PID namespace (0 if not visible).
+func pidFor(t *kernel.Task, root int32) int32 {
+	if t == nil {
+		return root
+	}
+	return int32(t.IDOf(kernel.ThreadID(root)))
 }
 
 // rightsOf hands the receiver the message's files: the message's own
@@ -378,7 +393,7 @@ func (s *sock) recvStream(ctx context.Context, dst usermem.IOSequence, flags int
 			}
 		} else {
 			from = m.from
-			cm.Credentials = s.credControl(m)
+			cm.Credentials = s.credControl(taskOf(ctx), m)
 		}
 		if r := s.rightsOf(m, peek); r != nil {
 			cm.Rights = r
@@ -470,7 +485,7 @@ func (s *sock) recvDgram(ctx context.Context, dst usermem.IOSequence, flags int)
 			ret = int64(len(m.data))
 		}
 	}
-	cm.Credentials = s.credControl(m)
+	cm.Credentials = s.credControl(taskOf(ctx), m)
 	cm.Rights = s.rightsOf(m, peek)
 	from := m.from
 	if !peek {

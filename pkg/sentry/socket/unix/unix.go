@@ -122,7 +122,8 @@ type ucred struct {
 	uid, gid uint32
 }
 
-// credsOf is the task's SO_PEERCRED view: tgid and effective IDs.
+// credsOf is the task's SO_PEERCRED view: tgid (the root ID; readers
+// see it in their PID namespace) and effective IDs.
 func credsOf(t *kernel.Task) ucred {
 	c := t.Credentials()
 	return ucred{pid: int32(t.ThreadGroup().ID()), uid: uint32(c.EffectiveUID), gid: uint32(c.EffectiveGID)}

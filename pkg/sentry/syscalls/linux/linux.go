@@ -288,6 +288,7 @@ func handlers() map[uintptr]kernel.SyscallFn {
 		linux.SYS_RT_TGSIGQUEUEINFO:      RtTgsigqueueinfo,
 		linux.SYS_CLONE3:                 Clone3,
 		linux.SYS_UNSHARE:                Unshare,
+		linux.SYS_SETNS:                  Setns,
 		linux.SYS_SETHOSTNAME:            Sethostname,
 		linux.SYS_SETDOMAINNAME:          Setdomainname,
 		linux.SYS_CLOCK_SETTIME:          ClockSettime,

@@ -167,8 +167,8 @@ func Capget(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 		return 0, unix.EINVAL
 	}
 	target := t
-	if pid != 0 && kernel.ThreadID(pid) != t.ThreadID() {
-		if target = t.Kernel().TaskWithID(kernel.ThreadID(pid)); target == nil {
+	if pid != 0 && kernel.ThreadID(pid) != t.GetTID() {
+		if target = t.LookupTask(kernel.ThreadID(pid)); target == nil {
 			return 0, unix.ESRCH
 		}
 	}
@@ -192,7 +192,7 @@ func Capset(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
-	if pid != 0 && kernel.ThreadID(pid) != t.ThreadID() {
+	if pid != 0 && kernel.ThreadID(pid) != t.GetTID() {
 		return 0, unix.EPERM
 	}
 	var b [24]byte

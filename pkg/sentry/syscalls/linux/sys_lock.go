@@ -87,7 +87,9 @@ func fcntlLock(t *kernel.Task, f *vfs.FileDescription, cmd int32, addr hostarch.
 				l = info.Range.End - info.Range.Start
 			}
 			putLE64(out[16:], l)
-			p := info.PID
+			// Locks record the holder's root PID; the caller sees it
+			// in its PID namespace (0 from outside the holder's).
+			p := int32(t.IDOf(kernel.ThreadID(info.PID)))
 			if ofd {
 				p = -1
 			}

@@ -59,6 +59,12 @@ func Mmap(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 		Precommit: flags&linux.MAP_POPULATE != 0,
 		Perms:     hostarch.AccessTypeFromProt(int(prot)), MaxPerms: hostarch.AnyAccess,
 	}
+	// personality(2) READ_IMPLIES_EXEC: readable means executable too,
+	// except for a file on a noexec mount.
+	readImpliesExec := prot&linux.PROT_READ != 0 && t.Personality()&kernel.ReadImpliesExec != 0
+	if readImpliesExec && flags&linux.MAP_ANONYMOUS != 0 {
+		opts.Perms.Execute = true
+	}
 	if flags&linux.MAP_ANONYMOUS == 0 {
 		f, _, ok := t.FDTable().Get(args[4].Int())
 		if !ok {
@@ -81,6 +87,9 @@ func Mmap(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 		}
 		opts.MappingIdentity = f
 		opts.Hint = mappingName(t, f)
+		if readImpliesExec && f.CheckExecMount() == nil {
+			opts.Perms.Execute = true
+		}
 		if err := f.ConfigureMMap(t, &opts); err != nil {
 			return 0, err
 		}
@@ -123,8 +132,9 @@ func Mprotect(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 	if prot&linux.PROT_GROWSUP != 0 {
 		return 0, unix.EINVAL // no grows-up mappings on amd64
 	}
-	return 0, t.MemoryManager().MProtect(t, args[0].Pointer(), args[1].Uint64(),
-		hostarch.AccessTypeFromProt(int(prot&knownProt)), prot&linux.PROT_GROWSDOWN != 0)
+	return 0, t.MemoryManager().MProtectWith(t, args[0].Pointer(), args[1].Uint64(),
+		hostarch.AccessTypeFromProt(int(prot&knownProt)), prot&linux.PROT_GROWSDOWN != 0,
+		prot&linux.PROT_READ != 0 && t.Personality()&kernel.ReadImpliesExec != 0)
 }
 
 // Mremap implements mremap(2) (not MREMAP_DONTUNMAP, as in Linux 4.4).

@@ -19,7 +19,7 @@ func schedTarget(t *kernel.Task, pid int32) (*kernel.Task, error) {
 	case pid == 0:
 		return t, nil
 	}
-	o := t.Kernel().TaskWithID(kernel.ThreadID(pid))
+	o := t.LookupTask(kernel.ThreadID(pid))
 	if o == nil {
 		return nil, unix.ESRCH
 	}
@@ -185,27 +185,29 @@ func priorityTargets(t *kernel.Task, which, who int32) ([]*kernel.Task, error) {
 	if who < 0 {
 		return nil, unix.ESRCH
 	}
-	k := t.Kernel()
 	switch which {
 	case linux.PRIO_PROCESS:
 		if who == 0 {
 			return []*kernel.Task{t}, nil
 		}
-		if o := k.TaskWithID(kernel.ThreadID(who)); o != nil {
+		if o := t.LookupTask(kernel.ThreadID(who)); o != nil {
 			return []*kernel.Task{o}, nil
 		}
 		return nil, unix.ESRCH
 	case linux.PRIO_PGRP, linux.PRIO_USER:
-		pgid := kernel.ThreadID(who)
+		pgid, ok := t.RootIDOf(kernel.ThreadID(who))
 		if which == linux.PRIO_PGRP && who == 0 {
-			pgid = t.ThreadGroup().ProcessGroupID()
+			pgid, ok = t.ThreadGroup().ProcessGroupID(), true
+		}
+		if which == linux.PRIO_PGRP && !ok {
+			return nil, unix.ESRCH
 		}
 		uid := auth.UID(who)
 		if which == linux.PRIO_USER && who == 0 {
 			uid = t.Credentials().RealUID
 		}
 		var out []*kernel.Task
-		for _, tg := range k.ThreadGroups() {
+		for _, tg := range t.PIDNamespace().ThreadGroups() {
 			if which == linux.PRIO_PGRP && tg.ProcessGroupID() != pgid {
 				continue
 			}

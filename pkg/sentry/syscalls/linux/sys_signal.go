@@ -187,14 +187,14 @@ func RtSigqueueinfo(t *kernel.Task, args arch.SyscallArguments) (uintptr, error)
 	if sig != 0 && !sig.IsValid() {
 		return 0, unix.EINVAL
 	}
-	info, err := copyInQueuedInfo(t, args[2].Pointer(), sig, kernel.ThreadID(pid) == t.ThreadGroup().ID())
+	info, err := copyInQueuedInfo(t, args[2].Pointer(), sig, kernel.ThreadID(pid) == t.GetPID())
 	if err != nil {
 		return 0, err
 	}
 	if pid <= 0 {
 		return 0, unix.ESRCH
 	}
-	tg := t.Kernel().GroupWithID(kernel.ThreadID(pid))
+	tg := t.LookupThreadGroup(kernel.ThreadID(pid))
 	if tg == nil {
 		return 0, unix.ESRCH
 	}
@@ -204,7 +204,7 @@ func RtSigqueueinfo(t *kernel.Task, args arch.SyscallArguments) (uintptr, error)
 	if sig == 0 {
 		return 0, nil
 	}
-	return 0, tg.SendSignal(&info)
+	return 0, t.SignalProcess(tg, &info)
 }
 
 // RtTgsigqueueinfo implements rt_tgsigqueueinfo(2).
@@ -216,12 +216,12 @@ func RtTgsigqueueinfo(t *kernel.Task, args arch.SyscallArguments) (uintptr, erro
 	if sig != 0 && !sig.IsValid() {
 		return 0, unix.EINVAL
 	}
-	info, err := copyInQueuedInfo(t, args[3].Pointer(), sig, kernel.ThreadID(tgid) == t.ThreadGroup().ID())
+	info, err := copyInQueuedInfo(t, args[3].Pointer(), sig, kernel.ThreadID(tgid) == t.GetPID())
 	if err != nil {
 		return 0, err
 	}
-	o := t.Kernel().TaskWithID(kernel.ThreadID(tid))
-	if o == nil || o.ThreadGroup().ID() != kernel.ThreadID(tgid) {
+	o := t.LookupTask(kernel.ThreadID(tid))
+	if o == nil || t.IDOf(o.ThreadGroup().ID()) != kernel.ThreadID(tgid) {
 		return 0, unix.ESRCH
 	}
 	if err := t.MaySignal(o, sig); err != nil {
@@ -230,5 +230,5 @@ func RtTgsigqueueinfo(t *kernel.Task, args arch.SyscallArguments) (uintptr, erro
 	if sig == 0 {
 		return 0, nil
 	}
-	return 0, o.SendSignal(&info)
+	return 0, t.SignalThread(o, &info)
 }

@@ -326,6 +326,14 @@ func Connect(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 		return 0, err
 	}
 	err = s.Connect(t, addr)
+	if err == unix.EALREADY {
+		// An earlier connect (this one, if restarted after a signal) is
+		// still under way: a blocking socket waits for it as Linux does.
+		err = unix.EINPROGRESS
+		if !isBlocking(f) {
+			return 0, unix.EALREADY
+		}
+	}
 	if !isBlocking(f) || (err != unix.EINPROGRESS && err != unix.EAGAIN) {
 		return 0, err
 	}
@@ -362,6 +370,9 @@ func Connect(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 		if e := le32(v); e != 0 {
 			return 0, unix.Errno(e)
 		}
+	}
+	if settler, ok := s.(interface{ ConnectSettled() }); ok {
+		settler.ConnectSettled()
 	}
 	return 0, nil
 }
@@ -538,7 +549,8 @@ type recvResult struct {
 // blocks; MSG_WAITALL on a stream keeps reading until dst is full, EOF,
 // an error, a signal or the timeout.
 func recvMsg(t *kernel.Task, f *vfs.FileDescription, s socket.Socket, dst usermem.IOSequence, flags int, wantAddr bool) (recvResult, error) {
-	nonblock := !isBlocking(f) || flags&unix.MSG_DONTWAIT != 0
+	// Reading the error queue never waits, as on Linux (ip_recv_error).
+	nonblock := !isBlocking(f) || flags&(unix.MSG_DONTWAIT|unix.MSG_ERRQUEUE) != 0
 	waitAll := flags&unix.MSG_WAITALL != 0 && flags&unix.MSG_PEEK == 0 && isStream(s)
 	var res recvResult
 	var w sockWaiter
@@ -591,6 +603,9 @@ func mergeControl(dst *socket.ControlMessages, src socket.ControlMessages) {
 	}
 	if src.HasInq {
 		dst.Inq, dst.HasInq = src.Inq, true
+	}
+	if dst.Protocol == nil {
+		dst.Protocol = src.Protocol
 	}
 }
 
@@ -697,12 +712,15 @@ type sendControl struct {
 	hasCreds bool
 	pid      int32
 	uid, gid uint32
+	// protocol are the messages of other levels, for the family.
+	protocol []socket.ControlMessage
 }
 
 // parseSendControl walks a sendmsg control buffer as Linux's __scm_send:
 // each cmsghdr must fit what is left (EINVAL otherwise); SOL_SOCKET
 // messages other than SCM_RIGHTS and SCM_CREDENTIALS are EINVAL, and
-// only AF_UNIX takes those two; other levels are ignored. At most
+// only AF_UNIX takes those two; other levels are passed to the family
+// (ControlMessages.Protocol), which checks those it uses. At most
 // scmMaxFD descriptors pass.
 func parseSendControl(buf []byte, family int) (sendControl, error) {
 	var c sendControl
@@ -714,6 +732,9 @@ func parseSendControl(buf []byte, family int) (sendControl, error) {
 			return c, unix.EINVAL
 		}
 		data := buf[off+sizeofCmsghdr : off+int(clen)]
+		if level != unix.SOL_SOCKET {
+			c.protocol = append(c.protocol, socket.ControlMessage{Level: level, Type: typ, Data: data})
+		}
 		if level == unix.SOL_SOCKET {
 			if family != unix.AF_UNIX {
 				return c, unix.EINVAL
@@ -748,7 +769,7 @@ func parseSendControl(buf []byte, family int) (sendControl, error) {
 // files of the descriptors (EBADF for a bad one) with references the
 // caller releases, and credentials the sender may claim (EPERM).
 func resolveControl(t *kernel.Task, c sendControl) (socket.ControlMessages, error) {
-	var cm socket.ControlMessages
+	cm := socket.ControlMessages{Protocol: c.protocol}
 	for _, fd := range c.fds {
 		f, err := getFile(t, fd)
 		if err != nil {
@@ -759,7 +780,7 @@ func resolveControl(t *kernel.Task, c sendControl) (socket.ControlMessages, erro
 	}
 	if c.hasCreds {
 		creds := t.Credentials()
-		pidOK := c.pid == int32(t.ThreadGroup().ID()) || creds.HasCapability(auth.CAP_SYS_ADMIN)
+		pidOK := c.pid == int32(t.GetPID()) || creds.HasCapability(auth.CAP_SYS_ADMIN)
 		uidOK := creds.HasCapability(auth.CAP_SETUID) || c.uid == uint32(creds.RealUID) || c.uid == uint32(creds.EffectiveUID) || c.uid == uint32(creds.SavedUID)
 		gidOK := creds.HasCapability(auth.CAP_SETGID) || c.gid == uint32(creds.RealGID) || c.gid == uint32(creds.EffectiveGID) || c.gid == uint32(creds.SavedGID)
 		if !pidOK || !uidOK || !gidOK {
@@ -937,6 +958,9 @@ func encodeRecvControl(t *kernel.Task, w *cmsgWriter, cm *socket.ControlMessages
 	}
 	if cm.HasInq {
 		w.put(unix.SOL_TCP, tcpCMInq, socket.Int32Bytes(cm.Inq))
+	}
+	for _, m := range cm.Protocol {
+		w.put(m.Level, m.Type, m.Data)
 	}
 }
 

@@ -26,17 +26,17 @@ func ExitGroup(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 
 // Getpid implements getpid(2).
 func Getpid(t *kernel.Task, _ arch.SyscallArguments) (uintptr, error) {
-	return uintptr(t.ThreadGroup().ID()), nil
+	return uintptr(t.GetPID()), nil
 }
 
 // Gettid implements gettid(2).
 func Gettid(t *kernel.Task, _ arch.SyscallArguments) (uintptr, error) {
-	return uintptr(t.ThreadID()), nil
+	return uintptr(t.GetTID()), nil
 }
 
 // Getppid implements getppid(2).
 func Getppid(t *kernel.Task, _ arch.SyscallArguments) (uintptr, error) {
-	return uintptr(t.ThreadGroup().ParentPID()), nil
+	return uintptr(t.GetPPID()), nil
 }
 
 // Getuid implements getuid(2).
@@ -85,7 +85,7 @@ func Getresgid(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 // SetTidAddress implements set_tid_address(2).
 func SetTidAddress(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 	t.SetClearChildTID(args[0].Pointer())
-	return uintptr(t.ThreadID()), nil
+	return uintptr(t.GetTID()), nil
 }
 
 // SetRobustList implements set_robust_list(2); the list is walked at exit
@@ -206,8 +206,8 @@ func Prlimit64(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 		return 0, err
 	}
 	tg := t.ThreadGroup()
-	if pid != 0 && pid != tg.ID() {
-		o := t.Kernel().TaskWithID(pid)
+	if pid != 0 && pid != t.GetPID() {
+		o := t.LookupTask(pid)
 		if o == nil {
 			return 0, unix.ESRCH
 		}
@@ -306,13 +306,12 @@ func Kill(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 	if sig != 0 && !sig.IsValid() {
 		return 0, unix.EINVAL
 	}
+	// The sender's PID is filled in for each receiver's namespace.
 	info := linux.SignalInfo{Signo: int32(sig), Code: linux.SI_USER}
-	info.SetPid(int32(t.ThreadGroup().ID()))
 	info.SetUID(uint32(t.Credentials().RealUID))
-	k := t.Kernel()
 	switch {
 	case pid > 0:
-		tg := k.GroupWithID(kernel.ThreadID(pid))
+		tg := t.LookupThreadGroup(kernel.ThreadID(pid))
 		if tg == nil {
 			return 0, unix.ESRCH
 		}
@@ -322,7 +321,7 @@ func Kill(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 		if sig == 0 {
 			return 0, nil
 		}
-		return 0, tg.SendSignal(&info)
+		return 0, t.SignalProcess(tg, &info)
 	case pid == 0:
 		return 0, t.KillProcessGroup(t.ThreadGroup().ProcessGroupID(), &info)
 	case pid == -1:
@@ -331,7 +330,11 @@ func Kill(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 		if pid == math.MinInt32 {
 			return 0, unix.ESRCH // -INT_MIN does not exist
 		}
-		return 0, t.KillProcessGroup(kernel.ThreadID(-pid), &info)
+		pgid, ok := t.RootIDOf(kernel.ThreadID(-pid))
+		if !ok {
+			return 0, unix.ESRCH
+		}
+		return 0, t.KillProcessGroup(pgid, &info)
 	}
 }
 
@@ -341,12 +344,12 @@ func Getpgid(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
-	return uintptr(tg.ProcessGroupID()), nil
+	return uintptr(t.IDOf(tg.ProcessGroupID())), nil
 }
 
 // Getpgrp implements getpgrp(2).
 func Getpgrp(t *kernel.Task, _ arch.SyscallArguments) (uintptr, error) {
-	return uintptr(t.ThreadGroup().ProcessGroupID()), nil
+	return uintptr(t.IDOf(t.ThreadGroup().ProcessGroupID())), nil
 }
 
 // Getsid implements getsid(2).
@@ -355,7 +358,7 @@ func Getsid(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
-	return uintptr(tg.SessionID()), nil
+	return uintptr(t.IDOf(tg.SessionID())), nil
 }
 
 // Setpgid implements setpgid(2).
@@ -368,13 +371,20 @@ func Setpgid(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
-	return 0, t.ThreadGroup().SetProcessGroup(tg, kernel.ThreadID(pgid))
+	root := kernel.ThreadID(0)
+	if pgid != 0 {
+		var ok bool
+		if root, ok = t.RootIDOf(kernel.ThreadID(pgid)); !ok {
+			return 0, unix.EPERM
+		}
+	}
+	return 0, t.ThreadGroup().SetProcessGroup(tg, root)
 }
 
 // Setsid implements setsid(2).
 func Setsid(t *kernel.Task, _ arch.SyscallArguments) (uintptr, error) {
 	sid, err := t.ThreadGroup().CreateSession()
-	return uintptr(sid), err
+	return uintptr(t.IDOf(sid)), err
 }
 
 // groupArg resolves a pid argument where 0 means the caller.
@@ -385,7 +395,7 @@ func groupArg(t *kernel.Task, pid int32) (*kernel.ThreadGroup, error) {
 	if pid < 0 {
 		return nil, unix.EINVAL
 	}
-	tg := t.Kernel().GroupWithID(kernel.ThreadID(pid))
+	tg := t.LookupThreadGroup(kernel.ThreadID(pid))
 	if tg == nil {
 		return nil, unix.ESRCH
 	}
@@ -414,8 +424,8 @@ func tkill(t *kernel.Task, tid, tgid kernel.ThreadID, sig linux.Signal) (uintptr
 	if sig != 0 && !sig.IsValid() {
 		return 0, unix.EINVAL
 	}
-	o := t.Kernel().TaskWithID(tid)
-	if o == nil || (tgid != 0 && o.ThreadGroup().ID() != tgid) {
+	o := t.LookupTask(tid)
+	if o == nil || (tgid != 0 && t.IDOf(o.ThreadGroup().ID()) != tgid) {
 		return 0, unix.ESRCH
 	}
 	if err := t.MaySignal(o, sig); err != nil {
@@ -425,9 +435,8 @@ func tkill(t *kernel.Task, tid, tgid kernel.ThreadID, sig linux.Signal) (uintptr
 		return 0, nil
 	}
 	info := linux.SignalInfo{Signo: int32(sig), Code: linux.SI_TKILL}
-	info.SetPid(int32(t.ThreadGroup().ID()))
 	info.SetUID(uint32(t.Credentials().RealUID))
-	return 0, o.SendSignal(&info)
+	return 0, t.SignalThread(o, &info)
 }
 
 // Waitid implements waitid(2): exited (WEXITED), stopped (WSTOPPED) and
@@ -585,6 +594,27 @@ func Clone3(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 // Unshare implements unshare(2).
 func Unshare(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 	return 0, t.Unshare(args[0].Uint64())
+}
+
+// Setns implements setns(2) for the namespace files the Sentry has, PID
+// namespaces (/proc/[pid]/ns/pid and pid_for_children): the caller's
+// later children go into the namespace, which must be its own or one
+// below it.
+func Setns(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
+	nstype := args[1].Int()
+	f, _, ok := t.FDTable().Get(args[0].Int())
+	if !ok {
+		return 0, unix.EBADF
+	}
+	defer f.DecRef(t)
+	ns, ok := kernel.PIDNamespaceOfFile(f)
+	if !ok || (nstype != 0 && nstype != linux.CLONE_NEWPID) {
+		return 0, unix.EINVAL
+	}
+	if !t.Credentials().HasCapability(auth.CAP_SYS_ADMIN) {
+		return 0, unix.EPERM
+	}
+	return 0, t.SetPIDNamespaceForChildren(ns)
 }
 
 // hostNameMax is __NEW_UTS_LEN.

@@ -58,7 +58,7 @@ func TimerCreate(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 		case linux.SIGEV_SIGNAL, linux.SIGEV_THREAD, linux.SIGEV_THREAD_ID:
 			if notify == linux.SIGEV_THREAD_ID {
 				tid := kernel.ThreadID(int32(binary.LittleEndian.Uint32(b[16:])))
-				o := t.Kernel().TaskWithID(tid)
+				o := t.LookupTask(tid)
 				if o == nil || o.ThreadGroup() != t.ThreadGroup() {
 					return 0, unix.EINVAL
 				}

@@ -155,7 +155,7 @@ func (e *endpoint) fragment(r *stack.Route, f header.IPv4Fields, mtu int, pkt *s
 func (e *endpoint) HandlePacket(pkt *stack.PacketBuffer) {
 	st := &e.proto.stats
 	st.Received.Add(1)
-	h, err := header.ParseIPv4(pkt.Data)
+	h, split, err := parseInbound(pkt)
 	if err != nil {
 		st.Malformed.Add(1)
 		return
@@ -185,7 +185,12 @@ func (e *endpoint) HandlePacket(pkt *stack.PacketBuffer) {
 		}
 	}
 	pkt.NetworkHeader = h[:h.HeaderLength()]
-	payload := h.Payload()
+	var payload []byte
+	if split {
+		payload = h[h.HeaderLength():] // the rest is pkt.Tail
+	} else {
+		payload = h.Payload()
+	}
 	if h.IsFragment() {
 		st.FragmentsReceived.Add(1)
 		k := fragmentation.Key{Src: src, Dst: dst, ID: uint32(h.ID()), Proto: h.Protocol()}
@@ -218,6 +223,27 @@ func (e *endpoint) HandlePacket(pkt *stack.PacketBuffer) {
 		}
 	}
 }
+
+// parseInbound validates pkt's IPv4 header. A packet whose payload is
+// held apart in pkt.Tail stays split only on the path that merely slices
+// headers off (an unfragmented transport packet); fragments and ICMP,
+// which read the whole packet, get it joined first. split reports which.
+func parseInbound(pkt *stack.PacketBuffer) (h header.IPv4, split bool, err error) {
+	if len(pkt.Tail) == 0 {
+		h, err = header.ParseIPv4(pkt.Data)
+		return h, false, err
+	}
+	h, err = header.ParseIPv4Split(pkt.Data, len(pkt.Tail))
+	if err == nil && !h.IsFragment() && h.Protocol() != header.IPv4ProtocolICMP {
+		return h, true, nil
+	}
+	pkt.JoinTail()
+	h, err = header.ParseIPv4(pkt.Data)
+	return h, false, err
+}
+
+// ReceivesSplitPackets implements stack.SplitReceiver.
+func (e *endpoint) ReceivesSplitPackets() {}
 
 func (e *endpoint) handleICMP(h header.IPv4, src, dst tcpip.Address, bcast bool, pkt *stack.PacketBuffer) {
 	m, ok := header.ParseICMPv4(pkt.Data)

@@ -145,7 +145,7 @@ func (e *endpoint) acceptsDestination(dst tcpip.Address) (local, multicast bool)
 func (e *endpoint) HandlePacket(pkt *stack.PacketBuffer) {
 	st := &e.proto.stats
 	st.Received.Add(1)
-	h, err := header.ParseIPv6(pkt.Data)
+	h, err := parseInbound(pkt)
 	if err != nil {
 		st.Malformed.Add(1)
 		return
@@ -207,6 +207,24 @@ func (e *endpoint) HandlePacket(pkt *stack.PacketBuffer) {
 	proto, payload, _ := it.UpperLayer()
 	e.deliverUpper(proto, payload, src, dst, mcast, h.HopLimit(), pkt)
 }
+
+// parseInbound validates pkt's IPv6 header. A packet whose payload is
+// held apart in pkt.Tail stays split only if a TCP header follows the
+// fixed header directly: the path that merely slices headers off.
+// Anything else (extension headers, fragments, ICMPv6) is joined first.
+func parseInbound(pkt *stack.PacketBuffer) (header.IPv6, error) {
+	if len(pkt.Tail) > 0 {
+		h, err := header.ParseIPv6Split(pkt.Data, len(pkt.Tail))
+		if err == nil && h.NextHeader() == uint8(header.TCPProtocolNumber) {
+			return h, nil
+		}
+		pkt.JoinTail()
+	}
+	return header.ParseIPv6(pkt.Data)
+}
+
+// ReceivesSplitPackets implements stack.SplitReceiver.
+func (e *endpoint) ReceivesSplitPackets() {}
 
 func (e *endpoint) deliverUpper(proto uint8, payload []byte, src, dst tcpip.Address, mcast bool, hops uint8, pkt *stack.PacketBuffer) {
 	pkt.Data = payload

@@ -6,6 +6,7 @@ import (
 
 	"carapace.dev/carapace/pkg/tcpip"
 	"carapace.dev/carapace/pkg/tcpip/header"
+	"carapace.dev/carapace/pkg/tcpip/link/channel"
 	"carapace.dev/carapace/pkg/tcpip/network/ipv4"
 	"carapace.dev/carapace/pkg/tcpip/stack"
 	"carapace.dev/carapace/pkg/tcpip/testutil"
@@ -100,15 +101,38 @@ func TestSynCookiesSurviveSynFlood(t *testing.T) {
 	}
 	// The cookie was the ISN: the top bits hold the counter.
 	p.B.TransportProtocol(ProtocolNumber).(*protocol).checkCookieOrFail(t, s)
-	if s.wsOK || s.tsOK || s.sackOK || c.wsOK || c.tsOK || c.sackOK {
-		t.Fatalf("cookie connection negotiated options: server ws %v ts %v sack %v", s.wsOK, s.tsOK, s.sackOK)
+	// The client's SYN had timestamps, so the cookie kept its options.
+	if !s.wsOK || !s.tsOK || !s.sackOK || !c.wsOK || !c.tsOK || !c.sackOK {
+		t.Fatalf("cookie connection lost options: server ws %v ts %v sack %v, client ws %v ts %v sack %v",
+			s.wsOK, s.tsOK, s.sackOK, c.wsOK, c.tsOK, c.sackOK)
 	}
-	if s.mss != 1460 {
-		t.Fatalf("cookie connection mss %d, want 1460 from the table", s.mss)
+	if s.sndWS != c.rcvWS || c.sndWS != s.rcvWS || s.rcvWS == 0 {
+		t.Fatalf("window scales: server snd %d rcv %d, client snd %d rcv %d", s.sndWS, s.rcvWS, c.sndWS, c.rcvWS)
 	}
-	data := pattern(300000)
-	if got := transfer(t, p, c, s, data, nil); !bytes.Equal(got, data) {
+	if s.mss != 1460-12 {
+		t.Fatalf("cookie connection mss %d, want 1448 (1460 from the table less timestamps)", s.mss)
+	}
+	// A bulk transfer keeps more than 64 KiB in flight, which only a
+	// scaled window allows.
+	var maxSent, lastAck, maxFlight uint32
+	maxSent, lastAck = c.sndNxt, c.sndNxt
+	flight := func(from *channel.Endpoint, pkt channel.Packet) []channel.Packet {
+		if h, data := isData(pkt); data && from == p.LinkA {
+			if end := h.Seq() + uint32(len(h.Payload())); seqGT(end, maxSent) {
+				maxSent = end
+			}
+		} else if h != nil && from == p.LinkB && seqGT(h.Ack(), lastAck) {
+			lastAck = h.Ack()
+		}
+		maxFlight = max(maxFlight, maxSent-lastAck)
+		return []channel.Packet{pkt}
+	}
+	data := pattern(1 << 20)
+	if got := transfer(t, p, c, s, data, flight); !bytes.Equal(got, data) {
 		t.Fatalf("client->server got %d of %d bytes", len(got), len(data))
+	}
+	if maxFlight <= 0xffff || c.sndWnd <= 0xffff {
+		t.Fatalf("at most %d bytes in flight, window %d: window scaling unused", maxFlight, c.sndWnd)
 	}
 	back := pattern(5000)
 	if got := transfer(t, p, s, c, back, nil); !bytes.Equal(got, back) {
@@ -118,7 +142,11 @@ func TestSynCookiesSurviveSynFlood(t *testing.T) {
 
 func (p *protocol) checkCookieOrFail(t *testing.T, s *endpoint) {
 	t.Helper()
-	if _, ok := p.checkCookie(s.id, s.irs, s.iss); !ok {
+	bits := uint32(cookieNoTS)
+	if s.tsOK {
+		bits = encodeCookieOpts(&header.TCPOptions{HasWS: s.wsOK, WindowScale: s.sndWS, SACKPermitted: s.sackOK})
+	}
+	if _, ok := p.checkCookie(s.id, s.irs, s.iss, bits); !ok {
 		t.Fatalf("server ISN %#x is not a valid cookie", s.iss)
 	}
 }
@@ -195,7 +223,7 @@ func TestCookieValidityWindow(t *testing.T) {
 	proto := p.B.TransportProtocol(ProtocolNumber).(*protocol)
 	id := stack.TransportEndpointID{LocalPort: 80, LocalAddress: testutil.AddrB, RemotePort: 4242, RemoteAddress: testutil.AddrA}
 	p.Manual.Advance(40 * cookiePeriod) // counter past a 5-bit wrap
-	c := proto.makeCookie(id, 99, 1300)
+	c := proto.makeCookie(id, 99, 1300, cookieNoTS)
 	for _, tc := range []struct {
 		advance bool
 		ok      bool
@@ -203,20 +231,30 @@ func TestCookieValidityWindow(t *testing.T) {
 		if tc.advance {
 			p.Manual.Advance(cookiePeriod)
 		}
-		mss, ok := proto.checkCookie(id, 99, c)
+		mss, ok := proto.checkCookie(id, 99, c, cookieNoTS)
 		if ok != tc.ok || (ok && mss != 1300) {
 			t.Fatalf("counter %d: ok %v mss %d, want ok %v", proto.cookieCounter(), ok, mss, tc.ok)
 		}
 	}
 	other := id
 	other.RemotePort++
-	if _, ok := proto.checkCookie(other, 99, proto.makeCookie(id, 99, 1300)); ok {
+	if _, ok := proto.checkCookie(other, 99, proto.makeCookie(id, 99, 1300, cookieNoTS), cookieNoTS); ok {
 		t.Fatal("cookie valid for another 4-tuple")
+	}
+	// The option bits are covered too.
+	withOpts := proto.makeCookie(id, 99, 1300, 7|cookieOptSACK)
+	if _, ok := proto.checkCookie(id, 99, withOpts, 7|cookieOptSACK); !ok {
+		t.Fatal("cookie with option bits refused")
+	}
+	for _, bits := range []uint32{7, 6 | cookieOptSACK, cookieNoWS | cookieOptSACK, cookieNoTS} {
+		if _, ok := proto.checkCookie(id, 99, withOpts, bits); ok {
+			t.Fatalf("cookie made for option bits %#x valid with %#x", 7|cookieOptSACK, bits)
+		}
 	}
 	// A different stack has a different key.
 	q := newPair(t, testutil.PairOptions{})
 	q.Manual.Advance(40 * cookiePeriod)
-	if _, ok := q.B.TransportProtocol(ProtocolNumber).(*protocol).checkCookie(id, 99, proto.makeCookie(id, 99, 1300)); ok {
+	if _, ok := q.B.TransportProtocol(ProtocolNumber).(*protocol).checkCookie(id, 99, proto.makeCookie(id, 99, 1300, cookieNoTS), cookieNoTS); ok {
 		t.Fatal("cookie valid under another stack's key")
 	}
 }
@@ -235,8 +273,8 @@ func BenchmarkCookieMakeAndCheck(b *testing.B) {
 	id := stack.TransportEndpointID{LocalPort: 80, LocalAddress: testutil.AddrB, RemotePort: 4242, RemoteAddress: testutil.AddrA}
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		c := proto.makeCookie(id, uint32(i), 1460)
-		if _, ok := proto.checkCookie(id, uint32(i), c); !ok {
+		c := proto.makeCookie(id, uint32(i), 1460, cookieNoTS)
+		if _, ok := proto.checkCookie(id, uint32(i), c, cookieNoTS); !ok {
 			b.Fatal("own cookie refused")
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"carapace.dev/carapace/pkg/tcpip"
+	"carapace.dev/carapace/pkg/tcpip/buffer"
 	"carapace.dev/carapace/pkg/tcpip/header"
 	"carapace.dev/carapace/pkg/tcpip/stack"
 )
@@ -41,6 +42,7 @@ func (s State) synchronized() bool { return s >= StateEstablished && s <= StateL
 type oooSegment struct {
 	seq     uint32
 	payload []byte
+	chunk   *buffer.Chunk // payload's buffer, referenced while queued
 	fin     bool
 }
 
@@ -55,6 +57,12 @@ type endpoint struct {
 	// otherwise take locks in the wrong order.
 	notify   tcpip.EventMask
 	deferred []func()
+	// userCall is set while Read or Write runs: the caller holds no stack
+	// locks, so segments sent meanwhile are left for unlock to deliver
+	// through flushRoute (stack.PacketBuffer.DeferDelivery) on this
+	// goroutine instead of a hop to the loopback link's goroutine.
+	userCall   bool
+	flushRoute *stack.Route
 
 	state      State
 	id         stack.TransportEndpointID
@@ -133,6 +141,7 @@ type endpoint struct {
 	// Receive sequence space.
 	irs, rcvNxt uint32
 	rcvQueue    [][]byte
+	rcvChunks   []*buffer.Chunk // rcvQueue[i]'s buffer, referenced while queued
 	rcvUsed     int
 	ooo         []oooSegment
 	oooBytes    int
@@ -169,13 +178,17 @@ func newEndpoint(s *stack.Stack, netProto tcpip.NetworkProtocolNumber, wq *tcpip
 func (e *endpoint) unlock() {
 	n := e.notify
 	d := e.deferred
-	e.notify, e.deferred = 0, nil
+	flush := e.flushRoute
+	e.notify, e.deferred, e.flushRoute, e.userCall = 0, nil, nil, false
 	e.mu.Unlock()
 	if n != 0 {
 		e.wq.Notify(n)
 	}
 	for _, f := range d {
 		f()
+	}
+	if flush != nil {
+		flush.FlushLink()
 	}
 }
 
@@ -347,13 +360,10 @@ func (e *endpoint) Connect(addr tcpip.FullAddress) *tcpip.Error {
 
 // initSend picks the ISS and sets up the send side before the SYN.
 func (e *endpoint) initSend() {
-	// RFC 6528: ISN = M + F(4-tuple, secret), M a 4µs clock, so a new
-	// incarnation of a connection starts above the old one's sequence
-	// space. Timestamp offsets are per 4-tuple for the same reason.
+	// RFC 6528 ISN and RFC 7323 §7.1 timestamp offset (isn.go).
 	p := e.stack.TransportProtocol(ProtocolNumber).(*protocol)
-	e.iss = p.hash(e.id, 0) + uint32(e.clock.Now()/(4*time.Microsecond))
+	e.iss, e.tsOffset = p.initialSeq(e.id, e.clock.Now())
 	e.sndUna, e.sndNxt, e.sndMax = e.iss, e.iss, e.iss
-	e.tsOffset = p.hash(e.id, 1)
 	e.rcvWS = 0
 	for e.rcvWS < header.TCPMaxWindowScale && e.rcvBufSize>>e.rcvWS > 0xffff {
 		e.rcvWS++
@@ -410,7 +420,16 @@ func (e *endpoint) rcvWindow() int {
 }
 
 // transmit builds and sends one segment.
+// A link may have to copy payload before WritePacket returns; a bare
+// segment it may keep as it is.
 func (e *endpoint) transmit(flags uint8, seq, ack uint32, wnd uint32, payload []byte, o *header.TCPOptions) {
+	e.transmitShared(flags, seq, ack, wnd, payload, nil, len(payload) == 0, o)
+}
+
+// transmitShared is transmit for a payload that may be shared with a
+// link past WritePacket (immutable): one from sndQueue.ViewRef, lying in
+// chunk (a view, which the link must reference) or a copy (chunk nil).
+func (e *endpoint) transmitShared(flags uint8, seq, ack uint32, wnd uint32, payload []byte, chunk *buffer.Chunk, immutable bool, o *header.TCPOptions) {
 	if e.route == nil {
 		return
 	}
@@ -430,9 +449,21 @@ func (e *endpoint) transmit(flags uint8, seq, ack uint32, wnd uint32, payload []
 	}
 	hl := header.TCPMinimumSize + len(opts)
 	pkt := stack.NewOutboundPacket(e.route.MaxHeaderLength()+hl, payload)
+	pkt.PayloadImmutable, pkt.Chunk = immutable, chunk
+	if e.userCall && e.route.DefersDelivery() {
+		pkt.DeferDelivery = true
+		e.flushRoute = e.route
+	}
 	h := pkt.Header.Prepend(hl)
+	// On a link that keeps packets in memory (loopback) the payload is
+	// left out of the checksum, which nobody checks there: summing every
+	// byte twice per segment was the largest cost of a bulk transfer.
+	var sum uint16
+	if len(payload) > 0 && !e.route.ChecksumOffload() {
+		sum = header.Checksum(payload, 0)
+	}
 	header.EncodeTCPHeader(h, &header.TCPFields{SrcPort: e.id.LocalPort, DstPort: e.id.RemotePort, Seq: seq, Ack: ack,
-		Flags: flags, Window: uint16(min(wnd, 0xffff)), Options: opts}, len(payload), header.Checksum(payload, 0), e.route.LocalAddress, e.route.RemoteAddress)
+		Flags: flags, Window: uint16(min(wnd, 0xffff)), Options: opts}, len(payload), sum, e.route.LocalAddress, e.route.RemoteAddress)
 	pkt.TransportHeader = h
 	if flags&header.TCPFlagAck != 0 {
 		e.lastAckSent = ack
@@ -530,7 +561,7 @@ func (e *endpoint) sendData() {
 // sendSegment sends n queued bytes starting at seq.
 func (e *endpoint) sendSegment(seq uint32, n int) {
 	off := int(seq - e.sndUna)
-	payload := e.sndBuf.View(off, n)
+	payload, chunk := e.sndBuf.ViewRef(off, n)
 	flags := header.TCPFlagAck
 	if off+n == e.sndBuf.Len() {
 		flags |= header.TCPFlagPsh
@@ -541,7 +572,9 @@ func (e *endpoint) sendSegment(seq uint32, n int) {
 	if seqLT(seq, e.sndMax) {
 		e.totalRetrans++
 	}
-	e.transmit(flags, seq, e.rcvNxt, e.scaledWindow(), payload, nil)
+	// The send queue never rewrites queued bytes, and its chunks are
+	// recycled only once every holder of a view dropped its reference.
+	e.transmitShared(flags, seq, e.rcvNxt, e.scaledWindow(), payload, chunk, true, nil)
 	e.armRTX()
 }
 
@@ -746,6 +779,7 @@ func (e *endpoint) teardown() {
 
 func (e *endpoint) Read(dst io.Writer, opts tcpip.ReadOptions) (tcpip.ReadResult, *tcpip.Error) {
 	e.mu.Lock()
+	e.userCall = true
 	defer e.unlock()
 	if e.rcvUsed == 0 {
 		switch {
@@ -783,8 +817,15 @@ func (e *endpoint) Read(dst io.Writer, opts tcpip.ReadOptions) (tcpip.ReadResult
 	}
 	for j := 0; j < i; j++ {
 		q[j] = nil
+		e.rcvChunks[j].DecRef()
+		e.rcvChunks[j] = nil
 	}
-	e.rcvQueue = q[i:]
+	if i == len(q) {
+		// Drained: keep the arrays for the next segments.
+		e.rcvQueue, e.rcvChunks = q[:0], e.rcvChunks[:0]
+	} else {
+		e.rcvQueue, e.rcvChunks = q[i:], e.rcvChunks[i:]
+	}
 	before := e.rcvWindow()
 	e.rcvUsed -= total
 	// Window update once the window has opened enough to matter
@@ -800,6 +841,7 @@ func (e *endpoint) Read(dst io.Writer, opts tcpip.ReadOptions) (tcpip.ReadResult
 
 func (e *endpoint) Write(src io.Reader, opts tcpip.WriteOptions) (int64, *tcpip.Error) {
 	e.mu.Lock()
+	e.userCall = true
 	defer e.unlock()
 	switch {
 	case e.shutWrite || e.finQueued:
@@ -849,7 +891,10 @@ func (e *endpoint) Shutdown(flags tcpip.ShutdownFlags) *tcpip.Error {
 	}
 	if flags&tcpip.ShutdownRead != 0 {
 		e.shutRead = true
-		e.rcvQueue, e.rcvUsed = nil, 0
+		for _, c := range e.rcvChunks {
+			c.DecRef()
+		}
+		e.rcvQueue, e.rcvChunks, e.rcvUsed = nil, nil, 0
 		e.notify |= tcpip.EventIn
 	}
 	if flags&tcpip.ShutdownWrite != 0 && !e.shutWrite {

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"carapace.dev/carapace/pkg/tcpip"
+	"carapace.dev/carapace/pkg/tcpip/buffer"
 	"carapace.dev/carapace/pkg/tcpip/header"
 	"carapace.dev/carapace/pkg/tcpip/stack"
 )
@@ -20,12 +21,17 @@ func (e *endpoint) HandlePacket(id stack.TransportEndpointID, pkt *stack.PacketB
 	defer e.unlock()
 	switch e.state {
 	case StateListen:
-		e.handleListen(id, &s, pkt)
+		// The listener's paths keep the segment; a copy keeps s, which
+		// every segment of a connection passes through, off the heap.
+		ls := s
+		e.handleListen(id, &ls, pkt)
 	case StateSynSent:
 		e.handleSynSent(&s)
 	case StateInitial, StateBound, StateClosed:
 		st := e.stack
-		e.deferred = append(e.deferred, func() { replyRST(st, id, &s) })
+		// A copy for the closure, so that s itself stays on the stack.
+		rs := s
+		e.deferred = append(e.deferred, func() { replyRST(st, id, &rs) })
 	default:
 		e.handleSynchronized(id, &s, pkt)
 	}
@@ -51,7 +57,7 @@ func (e *endpoint) handleListen(id stack.TransportEndpointID, s *segment, pkt *s
 		// try again later, as Linux does (even with SYN cookies).
 		return
 	}
-	if len(e.synRcvd)+len(e.acceptQ) >= e.backlog {
+	if len(e.synRcvd)+len(e.acceptQ) >= e.backlog || e.stack.TransportProtocol(ProtocolNumber).(*protocol).cookiesAlways.Load() {
 		// SYN queue full: answer statelessly (RFC 4987 §3.6).
 		e.sendCookieSynAck(id, s)
 		return
@@ -521,31 +527,36 @@ func (e *endpoint) processData(s *segment) {
 	}
 	if seq != e.rcvNxt {
 		e.lastOOOSeq = seq
-		e.queueOutOfOrder(seq, payload, fin)
+		e.queueOutOfOrder(seq, payload, s.chunk, fin)
 		e.sendAck() // duplicate ACK hints loss to the sender
 		return
 	}
-	e.accept(payload, fin)
+	e.accept(payload, s.chunk, fin)
 	for len(e.ooo) > 0 && !e.finRcvd {
 		o := e.ooo[0]
 		if seqGT(o.seq, e.rcvNxt) {
 			break
 		}
+		e.ooo[0] = oooSegment{}
 		e.ooo = e.ooo[1:]
 		e.oooBytes -= len(o.payload)
 		d := int(e.rcvNxt - o.seq)
-		if d > len(o.payload) {
-			continue
+		if d <= len(o.payload) {
+			e.accept(o.payload[d:], o.chunk, o.fin)
 		}
-		e.accept(o.payload[d:], o.fin)
+		o.chunk.DecRef()
 	}
 	e.sendAck()
 }
 
-func (e *endpoint) accept(payload []byte, fin bool) {
+// accept queues in-order data; chunk is payload's buffer, which the
+// queue references while it holds the bytes.
+func (e *endpoint) accept(payload []byte, chunk *buffer.Chunk, fin bool) {
 	if len(payload) > 0 {
 		if !e.shutRead {
+			chunk.IncRef()
 			e.rcvQueue = append(e.rcvQueue, payload)
+			e.rcvChunks = append(e.rcvChunks, chunk)
 			e.rcvUsed += len(payload)
 		}
 		e.rcvNxt += uint32(len(payload))
@@ -570,7 +581,7 @@ func (e *endpoint) accept(payload []byte, fin bool) {
 	}
 }
 
-func (e *endpoint) queueOutOfOrder(seq uint32, payload []byte, fin bool) {
+func (e *endpoint) queueOutOfOrder(seq uint32, payload []byte, chunk *buffer.Chunk, fin bool) {
 	if len(e.ooo) >= maxOutOfOrderSegments || e.rcvUsed+e.oooBytes+len(payload) > e.rcvBufSize {
 		return
 	}
@@ -583,7 +594,8 @@ func (e *endpoint) queueOutOfOrder(seq uint32, payload []byte, fin bool) {
 	}
 	e.ooo = append(e.ooo, oooSegment{})
 	copy(e.ooo[i+1:], e.ooo[i:])
-	e.ooo[i] = oooSegment{seq: seq, payload: payload, fin: fin}
+	chunk.IncRef()
+	e.ooo[i] = oooSegment{seq: seq, payload: payload, chunk: chunk, fin: fin}
 	e.oooBytes += len(payload)
 }
 

@@ -4,15 +4,19 @@
 // timestamps (RFC 7323), retransmission with RFC 6298 RTO estimation, slow
 // start and congestion avoidance (RFC 5681) with NewReno fast recovery
 // (RFC 6582), Nagle, half-close, zero-window probing, keepalive and
-// RFC 5961 challenge ACKs. All timers run on the stack's Clock.
+// RFC 5961 challenge ACKs. Initial sequence numbers and timestamp offsets
+// follow RFC 6528 under a per-stack random key (isn.go); SYN cookies keep
+// window scaling and SACK in the timestamp (cookie.go). All timers run on
+// the stack's Clock.
 package tcp
 
 import (
-	"crypto/rand"
 	"encoding/binary"
+	"sync/atomic"
 	"time"
 
 	"carapace.dev/carapace/pkg/tcpip"
+	"carapace.dev/carapace/pkg/tcpip/buffer"
 	"carapace.dev/carapace/pkg/tcpip/header"
 	"carapace.dev/carapace/pkg/tcpip/stack"
 )
@@ -43,41 +47,20 @@ const (
 )
 
 type protocol struct {
-	stack  *stack.Stack
-	secret uint64
-	// cookieKey keys SYN cookies. Unlike secret it comes from crypto/rand:
-	// a predictable key would let anyone forge connections.
-	cookieKey [32]byte
+	stack *stack.Stack
+	// isnKey keys initial sequence numbers and timestamp offsets
+	// (isn.go), cookieKey SYN cookies (cookie.go). Both come from
+	// crypto/rand for every stack: a predictable key would let anyone
+	// guess sequence numbers or forge connections.
+	isnKey, cookieKey sipKey
+	// cookiesAlways answers every SYN to a listener with a SYN cookie,
+	// as Linux's net.ipv4.tcp_syncookies=2 does, not only on overflow.
+	cookiesAlways atomic.Bool
 }
 
 // NewProtocol is the stack.TransportProtocolFactory for TCP.
 func NewProtocol(s *stack.Stack) stack.TransportProtocol {
-	p := &protocol{stack: s, secret: uint64(s.Rand32())<<32 | uint64(s.Rand32())}
-	// crypto/rand.Read never fails (it aborts the program instead).
-	rand.Read(p.cookieKey[:])
-	return p
-}
-
-// hash is the keyed function F of RFC 6528 over a connection's 4-tuple
-// (a keyed SplitMix64 chain; the secret comes from the stack's seed so
-// tests are reproducible).
-func (p *protocol) hash(id stack.TransportEndpointID, salt uint8) uint32 {
-	var b [40]byte
-	la, ra := id.LocalAddress.As16(), id.RemoteAddress.As16()
-	copy(b[0:], la[:])
-	copy(b[16:], ra[:])
-	binary.BigEndian.PutUint16(b[32:], id.LocalPort)
-	binary.BigEndian.PutUint16(b[34:], id.RemotePort)
-	b[36] = salt
-	h := p.secret
-	for i := 0; i < len(b); i += 8 {
-		h ^= binary.BigEndian.Uint64(b[i:])
-		h += 0x9e3779b97f4a7c15
-		h = (h ^ h>>30) * 0xbf58476d1ce4e5b9
-		h = (h ^ h>>27) * 0x94d049bb133111eb
-		h ^= h >> 31
-	}
-	return uint32(h)
+	return &protocol{stack: s, isnKey: newSipKey(), cookieKey: newSipKey()}
 }
 
 func (p *protocol) Number() tcpip.TransportProtocolNumber { return ProtocolNumber }
@@ -141,10 +124,20 @@ type segment struct {
 	wnd      uint32 // raw window field
 	payload  []byte
 	opts     header.TCPOptions
+	// chunk is payload's reference-counted buffer, if it is a view of
+	// one (stack.PacketBuffer.Chunk): a holder of payload past the
+	// packet's delivery takes a reference.
+	chunk *buffer.Chunk
 }
 
 func parseSegment(id stack.TransportEndpointID, pkt *stack.PacketBuffer) (segment, bool) {
 	var s segment
+	if len(pkt.Tail) > 0 && (!pkt.TransportChecksumTrusted || len(pkt.Data) < header.TCPMinimumSize ||
+		int(pkt.Data[12]>>4)*4 != len(pkt.Data)) {
+		// Only a packet split exactly after its TCP header, on a link
+		// that vouches for it, is taken apart as it stands.
+		pkt.JoinTail()
+	}
 	h, ok := header.ParseTCP(pkt.Data)
 	if !ok || (!pkt.TransportChecksumTrusted && !h.IsChecksumValid(id.RemoteAddress, id.LocalAddress)) {
 		return s, false
@@ -154,8 +147,15 @@ func parseSegment(id stack.TransportEndpointID, pkt *stack.PacketBuffer) (segmen
 		return s, false
 	}
 	s.seq, s.ack, s.flags, s.wnd, s.payload = h.Seq(), h.Ack(), h.Flags(), uint32(h.Window()), h.Payload()
+	if len(pkt.Tail) > 0 {
+		s.payload, s.chunk = pkt.Tail, pkt.Chunk
+	}
 	return s, true
 }
+
+// ReceivesSplitPackets implements stack.SplitReceiver: parseSegment takes
+// the payload from a packet's Tail.
+func (p *protocol) ReceivesSplitPackets() {}
 
 func (s *segment) has(f uint8) bool { return s.flags&f != 0 }
 

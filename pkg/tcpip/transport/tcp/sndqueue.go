@@ -2,6 +2,8 @@ package tcp
 
 import (
 	"io"
+
+	"carapace.dev/carapace/pkg/tcpip/buffer"
 )
 
 // Bounds of the send queue's chunk size, which the endpoint picks as
@@ -14,22 +16,34 @@ const (
 	sndChunkMSSs    = 8
 )
 
-// sndChunkFor is the chunk size for a connection with this MSS.
+// sndChunkFor is the chunk size for a connection with this MSS: a power
+// of two, so that buffer.NewChunk recycles it.
 func sndChunkFor(mss int) int {
-	return min(max(sndChunkMSSs*mss, sndChunkSize), sndChunkMaxSize)
+	c := sndChunkSize
+	for c < sndChunkMSSs*mss && c < sndChunkMaxSize {
+		c *= 2
+	}
+	return c
 }
 
 // sndQueue holds the bytes from SND.UNA onward. Writes copy once into the
 // free tail of the last chunk or into new chunks; queued bytes are never
-// moved or rewritten, so a segment's payload is a view of the queue that
-// stays valid after the bytes are acknowledged and trimmed. (Growing one
+// moved or rewritten, so a segment's payload is a view of the queue. The
+// view stays valid after the bytes are acknowledged and trimmed for as
+// long as its holder keeps a reference to its chunk (ViewRef): a trimmed
+// chunk nobody references is recycled for later writes. (Growing one
 // contiguous slice instead copied the whole queue each time it filled.)
 type sndQueue struct {
 	// chunks[0][head:] onward is the queued data; each chunk's len is
 	// how much of it is filled, its cap the chunk size.
 	chunks [][]byte
-	head   int
-	size   int
+	// refs[i] is the buffer.Chunk chunks[i] lives in, or nil for a plain
+	// slice (a small chunk, which is not recycled); the queue holds one
+	// reference to each until it trims the chunk. A segment handed to a
+	// link that keeps its payload (loopback) takes its own reference.
+	refs []*buffer.Chunk
+	head int
+	size int
 }
 
 // Len is the number of queued bytes.
@@ -54,8 +68,15 @@ func (q *sndQueue) Fill(src io.Reader, max, sizeHint, chunkSize int) (int, error
 			if q.size == 0 && len(q.chunks) == 0 && sizeHint > 0 && sizeHint < c/sndChunkMSSs {
 				c = sizeHint
 			}
-			tail = make([]byte, 0, c)
+			var ref *buffer.Chunk
+			if buffer.ChunkPooled(c) {
+				ref = buffer.NewChunk(c)
+				tail = ref.Bytes()[:0]
+			} else {
+				tail = make([]byte, 0, c)
+			}
 			q.chunks = append(q.chunks, tail)
+			q.refs = append(q.refs, ref)
 		}
 		room := min(cap(tail)-len(tail), max-n)
 		m, err := src.Read(tail[len(tail) : len(tail)+room])
@@ -80,16 +101,24 @@ func (q *sndQueue) Fill(src io.Reader, max, sizeHint, chunkSize int) (int, error
 // dropEmptyTail forgets a chunk that a failed or empty read left unused.
 func (q *sndQueue) dropEmptyTail() {
 	if k := len(q.chunks); k > 0 && len(q.chunks[k-1]) == 0 {
-		q.chunks[k-1] = nil
-		q.chunks = q.chunks[:k-1]
+		q.refs[k-1].DecRef()
+		q.chunks[k-1], q.refs[k-1] = nil, nil
+		q.chunks, q.refs = q.chunks[:k-1], q.refs[:k-1]
 	}
 }
 
 // View returns n bytes from offset off (off+n <= Len). Within one chunk
 // it is a view; across a chunk boundary a fresh copy.
 func (q *sndQueue) View(off, n int) []byte {
+	v, _ := q.ViewRef(off, n)
+	return v
+}
+
+// ViewRef is View that also returns the chunk a view lies in (nil for a
+// copy), for a holder that keeps it past the queue's lock to reference.
+func (q *sndQueue) ViewRef(off, n int) ([]byte, *buffer.Chunk) {
 	if n == 0 {
-		return nil
+		return nil, nil
 	}
 	off += q.head
 	i := 0
@@ -98,7 +127,7 @@ func (q *sndQueue) View(off, n int) []byte {
 		i++
 	}
 	if c := q.chunks[i]; off+n <= len(c) {
-		return c[off : off+n : off+n]
+		return c[off : off+n : off+n], q.refs[i]
 	}
 	out := make([]byte, 0, n)
 	for len(out) < n {
@@ -108,7 +137,7 @@ func (q *sndQueue) View(off, n int) []byte {
 		off = 0
 		i++
 	}
-	return out
+	return out, nil
 }
 
 // Contiguous is how many bytes from offset off lie in one chunk: the
@@ -135,11 +164,12 @@ func (q *sndQueue) Trim(n int) {
 	for len(q.chunks) > 0 && n >= len(q.chunks[0]) &&
 		(len(q.chunks) > 1 || len(q.chunks[0]) == cap(q.chunks[0])) {
 		n -= len(q.chunks[0])
-		q.chunks[0] = nil
-		q.chunks = q.chunks[1:]
+		q.refs[0].DecRef()
+		q.chunks[0], q.refs[0] = nil, nil
+		q.chunks, q.refs = q.chunks[1:], q.refs[1:]
 	}
 	q.head = n
 	if len(q.chunks) == 0 {
-		q.chunks, q.head = nil, 0
+		q.chunks, q.refs, q.head = nil, nil, 0
 	}
 }

@@ -6,10 +6,14 @@ import (
 	"io"
 	"math/rand"
 	"testing"
+
+	"carapace.dev/carapace/pkg/tcpip/buffer"
 )
 
 // A model check: the queue behaves as one contiguous byte slice under
-// random appends, views and trims, and views stay intact afterwards.
+// random appends, views and trims, and views whose chunk the holder
+// referenced stay intact afterwards, even as trimmed chunks are recycled
+// for later appends.
 func TestSndQueueMatchesContiguousModel(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
 	var q sndQueue
@@ -17,6 +21,7 @@ func TestSndQueueMatchesContiguousModel(t *testing.T) {
 	type held struct {
 		view []byte
 		want []byte
+		ref  *buffer.Chunk
 	}
 	var views []held
 	next := byte(0)
@@ -48,11 +53,12 @@ func TestSndQueueMatchesContiguousModel(t *testing.T) {
 					t.Fatalf("View within a chunk copied")
 				}
 			}
-			v := q.View(off, n)
+			v, ref := q.ViewRef(off, n)
 			if !bytes.Equal(v, model[off:off+n]) {
 				t.Fatalf("View(%d, %d) differs from the model", off, n)
 			}
-			views = append(views, held{v, append([]byte(nil), v...)})
+			ref.IncRef()
+			views = append(views, held{v, append([]byte(nil), v...), ref})
 		case 2:
 			n := rng.Intn(len(model) + 1)
 			q.Trim(n)
@@ -66,6 +72,7 @@ func TestSndQueueMatchesContiguousModel(t *testing.T) {
 		if !bytes.Equal(h.view, h.want) {
 			t.Fatalf("view %d was overwritten after it was taken", i)
 		}
+		h.ref.DecRef()
 	}
 }
 

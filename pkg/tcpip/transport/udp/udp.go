@@ -414,7 +414,12 @@ func (e *endpoint) Write(src io.Reader, opts tcpip.WriteOptions) (int64, *tcpip.
 	}
 	pkt := stack.NewOutboundPacket(r.MaxHeaderLength()+header.UDPMinimumSize, payload)
 	h := pkt.Header.Prepend(header.UDPMinimumSize)
-	header.EncodeUDPHeader(h, e.id.LocalPort, dport, len(payload), header.Checksum(payload, 0), r.LocalAddress, r.RemoteAddress)
+	// Loopback neither needs nor checks the payload's checksum.
+	var sum uint16
+	if !r.ChecksumOffload() {
+		sum = header.Checksum(payload, 0)
+	}
+	header.EncodeUDPHeader(h, e.id.LocalPort, dport, len(payload), sum, r.LocalAddress, r.RemoteAddress)
 	pkt.TransportHeader = h
 	if err := r.WritePacket(ProtocolNumber, stack.NetworkParams{TTL: e.opts.TTL, TOS: e.opts.TOS}, pkt); err != nil {
 		return 0, err

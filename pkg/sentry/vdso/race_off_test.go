@@ -1,0 +1,5 @@
+//go:build !race
+
+package vdso_test
+
+const raceEnabled = false

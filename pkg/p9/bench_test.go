@@ -85,3 +85,35 @@ func BenchmarkEncodeDecodeRgetattr(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkLookup is a name lookup with attributes, the commonest request of
+// the Sentry: one Twalkgetattr, against Twalk then Tgetattr (TwoMessages),
+// which is how it was done before the extension.
+func BenchmarkLookup(b *testing.B) {
+	root, _ := benchClient(b, false)
+	ctx := context.Background()
+	names := []string{"f"}
+	b.Run("Twalkgetattr", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			f, _, _, _, err := root.WalkGetAttr(ctx, names, AttrBasic)
+			if err != nil {
+				b.Fatal(err)
+			}
+			f.CloseAsync()
+		}
+	})
+	b.Run("TwoMessages", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, f, err := root.Walk(ctx, names)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, _, _, err := f.GetAttr(ctx, AttrBasic); err != nil {
+				b.Fatal(err)
+			}
+			f.CloseAsync()
+		}
+	})
+}

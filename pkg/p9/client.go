@@ -242,13 +242,30 @@ func (c *Client) rpc(ctx context.Context, req, resp Message) error {
 }
 
 func (c *Client) rpcTags(ctx context.Context, tags chan Tag, req, resp Message) error {
+	p, err := c.start(ctx, tags, req, resp)
+	if err != nil {
+		return err
+	}
+	return c.wait(ctx, tags, p)
+}
+
+// inflight is a sent request whose reply is awaited with wait.
+type inflight struct {
+	tag Tag
+	cl  *call
+}
+
+// start sends req, its reply to be decoded into resp; wait collects it.
+// Several requests may be started before waiting, which saves round trips
+// when the server serves them in order (see Server).
+func (c *Client) start(ctx context.Context, tags chan Tag, req, resp Message) (inflight, error) {
 	var tag Tag
 	select {
 	case tag = <-tags:
 	case <-ctx.Done():
-		return ctx.Err()
+		return inflight{}, ctx.Err()
 	case <-c.stopped:
-		return ErrClientClosed
+		return inflight{}, ErrClientClosed
 	}
 	cl := c.callPool.Get().(*call)
 	cl.resp, cl.err = resp, nil
@@ -258,7 +275,7 @@ func (c *Client) rpcTags(ctx context.Context, tags chan Tag, req, resp Message) 
 		c.mu.Unlock()
 		tags <- tag
 		c.callPool.Put(cl)
-		return err
+		return inflight{}, err
 	}
 	c.pending[tag] = cl
 	c.mu.Unlock()
@@ -274,19 +291,24 @@ func (c *Client) rpcTags(ctx context.Context, tags chan Tag, req, resp Message) 
 		tags <- tag
 		cl.resp = nil
 		c.callPool.Put(cl)
-		return err
+		return inflight{}, err
 	}
+	return inflight{tag: tag, cl: cl}, nil
+}
 
+// wait returns the result of a started request, flushing it if ctx is
+// cancelled first.
+func (c *Client) wait(ctx context.Context, tags chan Tag, p inflight) error {
 	var err error
 	select {
-	case <-cl.done:
-		err = cl.err
+	case <-p.cl.done:
+		err = p.cl.err
 	case <-ctx.Done():
-		err = c.flush(tag, cl, ctx.Err())
+		err = c.flush(p.tag, p.cl, ctx.Err())
 	}
-	cl.resp = nil
-	c.callPool.Put(cl)
-	tags <- tag
+	p.cl.resp = nil
+	c.callPool.Put(p.cl)
+	tags <- p.tag
 	return err
 }
 
@@ -398,18 +420,27 @@ func (f *ClientFile) Clone(ctx context.Context) (*ClientFile, error) {
 	return nf, err
 }
 
-// WalkGetAttr walks names and fetches the attributes of the result.
+// WalkGetAttr walks names and fetches the attributes of the result, in one
+// round trip (Twalkgetattr).
 func (f *ClientFile) WalkGetAttr(ctx context.Context, names []string, mask AttrMask) (*ClientFile, QID, AttrMask, Attr, error) {
-	_, nf, err := f.Walk(ctx, names)
-	if err != nil {
+	if len(names) > MaxWalkElements {
+		return nil, QID{}, 0, Attr{}, unix.ENAMETOOLONG
+	}
+	c := f.client
+	fid := c.newFID()
+	var r Rwalkgetattr
+	if err := c.rpc(ctx, &Twalkgetattr{Walk: Twalk{FID: f.fid, NewFID: fid, Names: names}, Mask: mask}, &r); err != nil {
+		c.releaseFID(fid)
 		return nil, QID{}, 0, Attr{}, err
 	}
-	qid, valid, attr, err := nf.GetAttr(ctx, mask)
-	if err != nil {
-		nf.Close(context.Background())
-		return nil, QID{}, 0, Attr{}, err
+	if len(r.Walk.QIDs) != len(names) {
+		c.releaseFID(fid)
+		if len(r.Walk.QIDs) > len(names) {
+			return nil, QID{}, 0, Attr{}, fmt.Errorf("%w: walk of %d names returned %d qids", ErrMalformed, len(names), len(r.Walk.QIDs))
+		}
+		return nil, QID{}, 0, Attr{}, unix.ENOENT
 	}
-	return nf, qid, valid, attr, nil
+	return &ClientFile{client: c, fid: fid}, r.Attr.QID, r.Attr.Valid, r.Attr.Attr, nil
 }
 
 // GetAttr fetches the attributes selected by mask.
@@ -434,6 +465,47 @@ func (f *ClientFile) Open(ctx context.Context, flags OpenFlags) (QID, uint32, *o
 		return QID{}, 0, nil, err
 	}
 	return r.QID, r.IOUnit, r.File, nil
+}
+
+// CloneOpen opens a new fid for f's file, leaving f as it is: Clone then
+// Open in one round trip. It pipelines the Tlopen of the new fid behind the
+// Twalk that makes it, which the Server allows because it serves Twalk
+// before reading the next request.
+func (f *ClientFile) CloneOpen(ctx context.Context, flags OpenFlags) (*ClientFile, QID, uint32, *os.File, error) {
+	c := f.client
+	fid := c.newFID()
+	var rw Rwalk
+	var ro Rlopen
+	w, err := c.start(ctx, c.tags, &Twalk{FID: f.fid, NewFID: fid}, &rw)
+	if err != nil {
+		c.releaseFID(fid)
+		return nil, QID{}, 0, nil, err
+	}
+	o, oerr := c.start(ctx, c.tags, &Tlopen{FID: fid, Flags: flags}, &ro)
+	werr := c.wait(ctx, c.tags, w)
+	if oerr == nil {
+		oerr = c.wait(ctx, c.tags, o)
+	}
+	if werr == nil && len(rw.QIDs) != 0 {
+		werr = fmt.Errorf("%w: clone returned %d qids", ErrMalformed, len(rw.QIDs))
+	}
+	switch {
+	case werr == nil && oerr == nil:
+		return &ClientFile{client: c, fid: fid}, ro.QID, ro.IOUnit, ro.File, nil
+	case oerr == nil || werr == nil:
+		// The fid exists (the open succeeded, so the walk did): drop it.
+		if ro.File != nil {
+			ro.File.Close()
+		}
+		(&ClientFile{client: c, fid: fid}).Close(context.Background())
+		if werr != nil {
+			return nil, QID{}, 0, nil, werr
+		}
+		return nil, QID{}, 0, nil, oerr
+	default:
+		c.releaseFID(fid)
+		return nil, QID{}, 0, nil, werr
+	}
 }
 
 // Create creates and opens name in the directory f; f then names the new
@@ -544,6 +616,24 @@ func (f *ClientFile) Readdir(ctx context.Context, offset uint64, count uint32) (
 	var r Rreaddir
 	err := f.client.rpc(ctx, &Treaddir{FID: f.fid, Offset: offset, Count: count}, &r)
 	return r.Entries, err
+}
+
+// ReaddirEnd is Readdir that also reports whether the listing reached the
+// end of the directory, which this project's Server lets the client infer:
+// it fills each reply until the next entry cannot fit or the directory ends,
+// so a reply with room left for a longest-named entry was the last. That
+// spares the round trip of asking for an empty reply.
+func (f *ClientFile) ReaddirEnd(ctx context.Context, offset uint64, count uint32) ([]Dirent, bool, error) {
+	count = min(count, f.client.msize-readdirOverhead)
+	ents, err := f.Readdir(ctx, offset, count)
+	if err != nil || len(ents) == 0 {
+		return ents, err == nil, err
+	}
+	used := 0
+	for i := range ents {
+		used += direntSize(ents[i].Name)
+	}
+	return ents, used+maxDirentSize <= int(count), nil
 }
 
 // StatFS returns filesystem statistics.

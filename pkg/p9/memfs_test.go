@@ -20,6 +20,9 @@ type memFS struct {
 	gate chan struct{}
 	// entered is signalled when a read of "slow" starts.
 	entered chan struct{}
+	// readdirMax, if set, caps the entries one Readdir returns, as a host
+	// getdents with a small buffer would.
+	readdirMax int
 }
 
 type memNode struct {
@@ -328,6 +331,9 @@ func (f *memFile) Readdir(offset uint64, count uint32) ([]Dirent, error) {
 	for i := int(min(offset, uint64(len(names)))); i < len(names); i++ {
 		c := f.node.children[names[i]]
 		out = append(out, Dirent{QID: c.qid(), Offset: uint64(i + 1), Type: uint8(c.mode >> 12), Name: names[i]})
+		if f.fs.readdirMax > 0 && len(out) == f.fs.readdirMax {
+			break
+		}
 	}
 	return out, nil
 }

@@ -504,6 +504,41 @@ func (*Rreadlink) Type() MsgType       { return MsgRreadlink }
 func (m *Rreadlink) encode(e *encoder) { e.str(m.Target) }
 func (m *Rreadlink) decode(d *decoder) { m.Target = d.str() }
 
+// Twalkgetattr is Twalk followed, if every name was walked, by Tgetattr of
+// Mask on the new fid, in one round trip.
+type Twalkgetattr struct {
+	Walk Twalk
+	Mask AttrMask
+}
+
+func (*Twalkgetattr) Type() MsgType { return MsgTwalkgetattr }
+func (m *Twalkgetattr) encode(e *encoder) {
+	m.Walk.encode(e)
+	e.u64(uint64(m.Mask))
+}
+func (m *Twalkgetattr) decode(d *decoder) {
+	m.Walk.decode(d)
+	m.Mask = AttrMask(d.u64())
+}
+
+// Rwalkgetattr answers Twalkgetattr: the QIDs of the names walked and, when
+// there is one for each name (the new fid exists), the attributes of the
+// last; otherwise Attr is zero.
+type Rwalkgetattr struct {
+	Walk Rwalk
+	Attr Rgetattr
+}
+
+func (*Rwalkgetattr) Type() MsgType { return MsgRwalkgetattr }
+func (m *Rwalkgetattr) encode(e *encoder) {
+	m.Walk.encode(e)
+	m.Attr.encode(e)
+}
+func (m *Rwalkgetattr) decode(d *decoder) {
+	m.Walk.decode(d)
+	m.Attr.decode(d)
+}
+
 // Tgetattr asks for the attributes in Mask of FID.
 type Tgetattr struct {
 	FID  FID
@@ -696,6 +731,10 @@ func (m *Treaddir) decode(d *decoder) {
 
 // Rreaddir answers Treaddir.
 type Rreaddir struct{ Entries []Dirent }
+
+// maxDirentSize is the encoded size of an entry with the longest name a
+// Linux directory holds (NAME_MAX).
+const maxDirentSize = qidSize + 8 + 1 + 2 + 255
 
 // direntSize is the encoded size of an entry.
 func direntSize(name string) int { return qidSize + 8 + 1 + 2 + len(name) }

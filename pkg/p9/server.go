@@ -20,6 +20,12 @@ import (
 const maxConcurrentRequests = 64
 
 // Server serves a tree of Files to 9P2000.L clients.
+//
+// Requests that only touch metadata (see inlineSafe: Twalk, Tgetattr,
+// Treaddir…) are served on the connection's reading goroutine, so each takes
+// effect before the next request is even read; this project's client relies
+// on that to pipeline a Tlopen of a new fid behind the Twalk that makes it.
+// Other requests run concurrently, as 9P allows.
 type Server struct {
 	attacher Attacher
 	maxMSize uint32
@@ -123,37 +129,42 @@ func (s *Server) Handle(ctx context.Context, sock *unet.Socket) error {
 func (c *conn) getBuf() *[]byte  { return c.bufPool.Get().(*[]byte) }
 func (c *conn) putBuf(b *[]byte) { c.bufPool.Put(b) }
 
+// inlineSafe reports whether requests of type t are served on the reading
+// goroutine. These only touch file metadata, which never waits on another
+// party (unlike opening or reading a FIFO or socket), so running them inline
+// spares a goroutine hand-off and its wake-ups per request without letting
+// one request hold up the connection indefinitely.
+func inlineSafe(t MsgType) bool {
+	switch t {
+	case MsgTwalk, MsgTwalkgetattr, MsgTgetattr, MsgTreaddir, MsgTreadlink, MsgTclunk, MsgTstatfs, MsgTxattrwalk:
+		return true
+	}
+	return false
+}
+
 func (c *conn) serve() error {
+	rd := frameReader{buf: *c.getBuf()}
+	defer func() { b := rd.buf; c.putBuf(&b) }()
 	for {
 		c.sem <- struct{}{}
-		bufp := c.getBuf()
-		msize := c.msize.Load()
-		t, tag, body, f, err := readRaw(c.sock, (*bufp)[:msize])
+		t, tag, body, err := rd.next(c.sock, c.msize.Load())
 		if err != nil {
-			c.putBuf(bufp)
 			<-c.sem
 			return err
-		}
-		if f != nil {
-			f.Close() // clients never send descriptors
 		}
 		if t == MsgTversion {
 			// Version resets the session, so run it alone: wait for every
 			// request in flight first.
 			<-c.sem
 			c.wg.Wait()
-			err := c.handleVersion(tag, body)
-			c.putBuf(bufp)
-			if err != nil {
+			if err := c.handleVersion(tag, body); err != nil {
 				return err
 			}
 			continue
 		}
-		done := make(chan struct{})
 		c.mu.Lock()
 		if !c.versioned || tag == NoTag {
 			c.mu.Unlock()
-			c.putBuf(bufp)
 			<-c.sem
 			return fmt.Errorf("p9: message type %d tag %d before Tversion or with NOTAG", t, tag)
 		}
@@ -168,8 +179,20 @@ func (c *conn) serve() error {
 			<-prev
 			c.mu.Lock()
 		}
+		if inlineSafe(t) {
+			c.mu.Unlock()
+			c.handle(t, tag, body)
+			<-c.sem
+			continue
+		}
+		done := make(chan struct{})
 		c.inflight[tag] = done
 		c.mu.Unlock()
+		// body lives in the reader's buffer: hand that buffer to the handler
+		// and read on in a fresh one.
+		bufp := c.getBuf()
+		old := rd.swap(*bufp)
+		*bufp = old
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
@@ -423,6 +446,8 @@ func (c *conn) dispatch(req Message) (Message, *os.File, error) {
 		return &Rflush{}, nil, nil
 	case *Twalk:
 		return c.walk(m)
+	case *Twalkgetattr:
+		return c.walkGetattr(m)
 	case *Tclunk:
 		f, ok := c.remove(m.FID)
 		if !ok {
@@ -644,6 +669,38 @@ func (c *conn) walk(m *Twalk) (Message, *os.File, error) {
 	return &Rwalk{QIDs: qids}, nil, nil
 }
 
+func (c *conn) walkGetattr(m *Twalkgetattr) (Message, *os.File, error) {
+	want := len(m.Walk.Names)
+	reply, _, err := c.walk(&m.Walk)
+	if err != nil {
+		return nil, nil, err
+	}
+	rw := reply.(*Rwalk)
+	r := &Rwalkgetattr{Walk: *rw}
+	if len(rw.QIDs) != want {
+		return r, nil, nil // partial: no new fid, no attributes
+	}
+	f, err := c.lookupFile(m.Walk.NewFID)
+	if err != nil {
+		return nil, nil, err
+	}
+	qid, valid, attr, err := f.file.GetAttr(m.Mask)
+	f.decRef()
+	if err != nil {
+		// Undo the walk so that failure leaves no new fid behind, as for
+		// any other failed request (a walk in place has replaced its fid
+		// already; that stays).
+		if m.Walk.NewFID != m.Walk.FID {
+			if nf, ok := c.remove(m.Walk.NewFID); ok {
+				nf.decRef()
+			}
+		}
+		return nil, nil, err
+	}
+	r.Attr = Rgetattr{Valid: valid, QID: qid, Attr: attr}
+	return r, nil, nil
+}
+
 func (c *conn) open(m *Tlopen) (Message, *os.File, error) {
 	f, err := c.lookupFile(m.FID)
 	if err != nil {
@@ -742,10 +799,31 @@ func (c *conn) readdir(f *fidState, m *Treaddir) (Message, *os.File, error) {
 				// buffer is an error instead, as for getdents(2).
 				return nil, nil, unix.EINVAL
 			}
-			ents = ents[:i]
-			break
+			return &Rreaddir{Entries: ents[:i]}, nil, nil
 		}
 		used += sz
+	}
+	// Fill the reply while a longest-named entry could still fit, so that a
+	// reply with that much room left is known to be the last
+	// (ClientFile.ReaddirEnd): a host getdents here is far cheaper than the
+	// client's round trip to find the end.
+	for len(ents) > 0 && used+maxDirentSize <= int(count) {
+		more, err := f.file.Readdir(ents[len(ents)-1].Offset, count-uint32(used))
+		if err != nil {
+			// A short reply would read as the end: fail the request.
+			return nil, nil, err
+		}
+		if len(more) == 0 {
+			break
+		}
+		for i := range more {
+			sz := direntSize(more[i].Name)
+			if used+sz > int(count) || len(more[i].Name) > 0xffff {
+				return &Rreaddir{Entries: ents}, nil, nil
+			}
+			ents = append(ents, more[i])
+			used += sz
+		}
 	}
 	return &Rreaddir{Entries: ents}, nil, nil
 }

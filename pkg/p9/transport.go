@@ -91,3 +91,75 @@ func writeRaw(s *unet.Socket, msg []byte, f *os.File) error {
 	_, err := s.Send([][]byte{msg}, fds)
 	return err
 }
+
+// frameReader splits a stream of messages read with as few recvmsg calls as
+// possible: each read takes whatever the socket holds, so pipelined requests
+// and a message's header and body cost one system call, not two or three.
+// It is for the server side only: any descriptor a client attaches is closed,
+// since a buffered read cannot tell which message a descriptor came with.
+type frameReader struct {
+	buf        []byte // len(buf) bounds a message
+	start, end int    // unconsumed bytes are buf[start:end]
+}
+
+// next returns the next whole message (its body aliasing r.buf), reading from
+// s as needed. limit is the negotiated msize.
+func (r *frameReader) next(s *unet.Socket, limit uint32) (MsgType, Tag, []byte, error) {
+	limit = min(limit, uint32(len(r.buf)))
+	if s.Packet() {
+		// A packet is exactly one message: no buffering to do.
+		t, tag, body, f, err := readRaw(s, r.buf[:limit])
+		if f != nil {
+			f.Close()
+		}
+		r.start, r.end = 0, 0
+		return t, tag, body, err
+	}
+	if err := r.fill(s, HeaderSize); err != nil {
+		return 0, 0, nil, err
+	}
+	size := int(binary.LittleEndian.Uint32(r.buf[r.start:]))
+	if size < HeaderSize || size > int(limit) {
+		return 0, 0, nil, fmt.Errorf("%w: message size %d outside [%d, %d]", ErrMalformed, size, HeaderSize, limit)
+	}
+	if err := r.fill(s, size); err != nil {
+		return 0, 0, nil, err
+	}
+	msg := r.buf[r.start : r.start+size]
+	r.start += size
+	if r.start == r.end {
+		r.start, r.end = 0, 0
+	}
+	return MsgType(msg[4]), Tag(binary.LittleEndian.Uint16(msg[5:])), msg[HeaderSize:], nil
+}
+
+// fill makes at least n unconsumed bytes available.
+func (r *frameReader) fill(s *unet.Socket, n int) error {
+	if r.end-r.start >= n {
+		return nil
+	}
+	if r.start+n > len(r.buf) {
+		r.end = copy(r.buf, r.buf[r.start:r.end])
+		r.start = 0
+	}
+	for r.end-r.start < n {
+		// No room for descriptors: the kernel discards any sent.
+		got, _, err := s.Recv([][]byte{r.buf[r.end:]}, 0)
+		if err != nil {
+			return err
+		}
+		r.end += got
+	}
+	return nil
+}
+
+// swap gives the reader buf (len at least that of its current buffer) and
+// returns the old one, so that the last message returned by next stays valid
+// in the old buffer while reading goes on in the new one.
+func (r *frameReader) swap(buf []byte) []byte {
+	old := r.buf
+	r.end = copy(buf, old[r.start:r.end])
+	r.start = 0
+	r.buf = buf
+	return old
+}

@@ -5,6 +5,12 @@
 // over pkg/unet sockets, so a reply can carry a host file descriptor
 // (SCM_RIGHTS), which the server uses to donate open files on Tlopen/Tlcreate.
 //
+// Two things go beyond 9P2000.L, both ends being ours: Twalkgetattr (a walk
+// whose reply carries the attributes of the file reached, one round trip per
+// lookup instead of two), and the server's promise to serve metadata
+// requests in arrival order, which lets the client pipeline Twalk+Tlopen
+// (ClientFile.CloneOpen).
+//
 // Every decoder is strict: sizes and counts are checked against the bytes
 // actually present (and the negotiated msize) before anything is allocated,
 // trailing bytes are an error, and no input makes the decoder panic.
@@ -98,6 +104,12 @@ const (
 	MsgRclunk       MsgType = 121
 	MsgTremove      MsgType = 122
 	MsgRremove      MsgType = 123
+
+	// MsgTwalkgetattr is this project's extension (both ends are ours): a
+	// Twalk whose reply also carries the attributes of the file reached,
+	// saving the Tgetattr round trip that follows nearly every lookup.
+	MsgTwalkgetattr MsgType = 130
+	MsgRwalkgetattr MsgType = 131
 )
 
 // Tag identifies an outstanding request.
@@ -492,6 +504,10 @@ func newMessage(t MsgType) Message {
 		return &Twalk{}
 	case MsgRwalk:
 		return &Rwalk{}
+	case MsgTwalkgetattr:
+		return &Twalkgetattr{}
+	case MsgRwalkgetattr:
+		return &Rwalkgetattr{}
 	case MsgTread:
 		return &Tread{}
 	case MsgRread:

@@ -41,6 +41,8 @@ func sampleMessages() []Message {
 		&Tattach{FID: 1, AuthFID: NoFID, UserName: "u", AttachName: "/", UID: 0}, &Rattach{QID: q},
 		&Tflush{OldTag: 3}, &Rflush{},
 		&Twalk{FID: 1, NewFID: 2, Names: []string{"a", "b"}}, &Rwalk{QIDs: []QID{q, q}},
+		&Twalkgetattr{Walk: Twalk{FID: 1, NewFID: 2, Names: []string{"a"}}, Mask: AttrBasic},
+		&Rwalkgetattr{Walk: Rwalk{QIDs: []QID{q}}, Attr: Rgetattr{Valid: AttrBasic, QID: q, Attr: Attr{Mode: 0o100644, Size: 99, Gen: 1}}},
 		&Tread{FID: 1, Offset: 2, Count: 3}, &Rread{Data: []byte("hello")},
 		&Twrite{FID: 1, Offset: 2, Data: []byte("world")}, &Rwrite{Count: 5},
 		&Tclunk{FID: 1}, &Rclunk{},
@@ -83,8 +85,8 @@ func TestEveryMessageRoundTrips(t *testing.T) {
 			t.Errorf("message type %d has no sample", t0)
 		}
 	}
-	if len(seen) != 57 { // 28 T/R pairs and Rlerror (Tlerror is never sent)
-		t.Errorf("sampled %d message types, want 57", len(seen))
+	if len(seen) != 59 { // 29 T/R pairs and Rlerror (Tlerror is never sent)
+		t.Errorf("sampled %d message types, want 59", len(seen))
 	}
 }
 

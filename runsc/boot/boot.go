@@ -113,6 +113,7 @@ func Run(ctx context.Context, a *Args) (kernel.WaitStatus, error) {
 	tg, err := k.CreateProcess(ctx, kernel.CreateProcessArgs{
 		Filename: filename, Argv: proc.Args, Envv: proc.Env,
 		Credentials: creds, FDTable: fdt, Root: root, WorkingDirectory: proc.Cwd, Umask: processUmask(proc.User),
+		NoNewPrivs: proc.NoNewPrivileges,
 	})
 	if err != nil {
 		return 0, err

@@ -9,11 +9,56 @@ import (
 	"testing"
 	"time"
 
+	"carapace.dev/carapace/pkg/sentry/kernel"
 	"carapace.dev/carapace/runsc/config"
 	"carapace.dev/carapace/runsc/specutils"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
+
+// dupFD returns a duplicate of f's descriptor, for Run to own.
+func dupFD(t *testing.T, f *os.File) int {
+	t.Helper()
+	fd, err := unix.Dup(int(f.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fd
+}
+
+// readAllAsync reads r to its end in the background and delivers what it
+// read.
+func readAllAsync(r io.Reader) <-chan string {
+	out := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(r)
+		out <- string(b)
+	}()
+	return out
+}
+
+// runSandbox runs spec on stdio (host descriptors that Run takes over)
+// with its mounts served from the host by an in-process Gofer, and
+// returns the wait status and what out delivers; out must end once the
+// sandbox has let go of its stdio, else the test fails with ending (what
+// did not happen) "when the sandbox exited".
+func runSandbox(t *testing.T, conf *config.Config, spec *specs.Spec, stdio [3]int, out <-chan string, ending string) (kernel.WaitStatus, string) {
+	t.Helper()
+	socks := serve(t, specutils.GoferMounts(spec, "/", conf.Overlay))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ws, err := Run(ctx, &Args{Conf: conf, Spec: spec, BundleDir: "/", GoferSockets: socks, Stdio: stdio})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-out:
+		return ws, got
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s when the sandbox exited", ending)
+	}
+	return ws, ""
+}
 
 // runOnHostRoot runs args in a sandbox whose root is the host's, served by
 // an in-process Gofer under the overlay, and returns stdout and the exit
@@ -26,10 +71,6 @@ func runOnHostRoot(t *testing.T, args ...string) (string, int) {
 	spec := specutils.Default(args, "/")
 	spec.Root = &specs.Root{Path: "/"}
 	spec.Mounts = nil
-	conf := config.Default()
-	gm := specutils.GoferMounts(spec, "/", conf.Overlay)
-	socks := serve(t, gm)
-
 	stdinR, stdinW, _ := os.Pipe()
 	stdinW.Close()
 	outR, outW, err := os.Pipe()
@@ -41,32 +82,11 @@ func runOnHostRoot(t *testing.T, args ...string) (string, int) {
 		t.Fatal(err)
 	}
 	// Run owns the stdio descriptors: hand it duplicates.
-	dup := func(f *os.File) int {
-		fd, err := unix.Dup(int(f.Fd()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
-		return fd
-	}
-	stdio := [3]int{dup(stdinR), dup(outW), dup(errW)}
-	out := make(chan string, 1)
-	go func() {
-		b, _ := io.ReadAll(outR)
-		out <- string(b)
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	ws, err := Run(ctx, &Args{Conf: conf, Spec: spec, BundleDir: "/", GoferSockets: socks, Stdio: stdio})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got string
-	select {
-	case got = <-out:
-	case <-time.After(10 * time.Second):
-		t.Fatal("stdout was not closed when the sandbox exited")
-	}
+	stdio := [3]int{dupFD(t, stdinR), dupFD(t, outW), dupFD(t, errW)}
+	stdinR.Close()
+	outW.Close()
+	errW.Close()
+	ws, got := runSandbox(t, config.Default(), spec, stdio, readAllAsync(outR), "stdout was not closed")
 	outR.Close()
 	if !ws.Exited() {
 		t.Fatalf("%v: wait status %v (stdout %q)", args, ws, got)

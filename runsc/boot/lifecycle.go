@@ -346,6 +346,7 @@ func (c *container) exec(e *control.ExecArgs, fds []*os.File) (kernel.ThreadID, 
 	tg, err := c.k.CreateProcess(ctx, kernel.CreateProcessArgs{
 		Filename: filename, Argv: e.Args, Envv: e.Env, Credentials: creds,
 		FDTable: fdt, Root: c.root, WorkingDirectory: e.Cwd, Umask: 0o022,
+		NoNewPrivs: e.NoNewPrivs,
 	})
 	if err != nil {
 		if term != nil {

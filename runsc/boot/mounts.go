@@ -161,6 +161,7 @@ func BuildMounts(ctx context.Context, v *vfs.VirtualFilesystem, creds *auth.Cred
 		case m.Type == devpts.Name:
 			// Terminals; the kernel supplies job control (kernel/tty.go).
 			fstype = devpts.Name
+			opts.GetFilesystemOptions = vfs.GetFilesystemOptions{Data: devpts.MountData(m.Options)}
 		case (m.Type == proc.Name || m.Type == sys.Name) && slices.Contains(v.FilesystemTypes(), m.Type):
 			// Registered by RegisterKernelFilesystems once a kernel exists.
 			fstype = m.Type

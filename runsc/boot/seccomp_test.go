@@ -1,13 +1,10 @@
 package boot
 
 import (
-	"context"
 	"encoding/json"
-	"io"
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"carapace.dev/carapace/pkg/abi/linux"
 	"carapace.dev/carapace/pkg/bpf"
@@ -131,8 +128,6 @@ func runSpecOnHostRoot(t *testing.T, spec *specs.Spec) string {
 	if os.Geteuid() != 0 {
 		t.Skip("the ptrace platform's stubs need root here")
 	}
-	conf := config.Default()
-	socks := serve(t, specutils.GoferMounts(spec, "/", conf.Overlay))
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -148,34 +143,14 @@ func runSpecOnHostRoot(t *testing.T, spec *specs.Spec) string {
 			stdio[i] = fd
 			continue
 		}
-		fd, err := unix.Dup(int(f.Fd()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		stdio[i] = fd
+		stdio[i] = dupFD(t, f)
 	}
 	outW.Close()
-	out := make(chan string, 1)
-	go func() {
-		b, _ := io.ReadAll(outR)
-		out <- string(b)
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	ws, err := Run(ctx, &Args{Conf: conf, Spec: spec, BundleDir: "/", GoferSockets: socks, Stdio: stdio})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ws, got := runSandbox(t, config.Default(), spec, stdio, readAllAsync(outR), "stdout was not closed")
 	if !ws.Exited() || ws.ExitStatus() != 0 {
 		t.Errorf("wait status %v", ws)
 	}
-	select {
-	case s := <-out:
-		return s
-	case <-time.After(10 * time.Second):
-		t.Fatal("stdout was not closed when the sandbox exited")
-	}
-	return ""
+	return got
 }
 
 // TestSpecSeccompDeniesMkdir runs a shell under a profile that makes mkdir

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -52,6 +53,10 @@ type sandboxTerminal struct {
 	replica *vfs.FileDescription // the Sentry's own reference, dropped at close
 	host    int                  // the host pty's replica (one of hostFDs)
 	hostOld *unix.Termios        // its modes before raw, restored at close
+	// ttyGID is the container's group "tty" from its /etc/group, which
+	// the replica is given to (hasTTYGroup false: there is none).
+	ttyGID      auth.GID
+	hasTTYGroup bool
 
 	// hostFDs are the host stdio descriptors the pty stands for, owned
 	// (as imported stdio is) and closed with it.
@@ -130,6 +135,7 @@ func openSandboxTerminal(ctx context.Context, v *vfs.VirtualFilesystem, root vfs
 		pts: pts, master: master, replica: replica, host: host,
 		stop: make(chan struct{}), inDone: make(chan struct{}), outDone: make(chan struct{}),
 	}
+	st.ttyGID, st.hasTTYGroup = containerGroup(ctx, v, root, "tty")
 	if old, err := unix.IoctlGetTermios(host, unix.TCGETS); err == nil {
 		// The user's settings (erase character, modes) for the sandbox.
 		b := unsafe.Slice((*byte)(unsafe.Pointer(old)), kernelTermiosSize)
@@ -202,17 +208,99 @@ func (st *sandboxTerminal) syncWinsize(ctx context.Context, last *unix.Winsize) 
 // attach makes the pty the controlling terminal of tg, a session leader
 // not yet started: as its opening the replica would (open(2) without
 // O_NOCTTY by a session leader with none).
+//
+// The replica becomes the process's, as a container runtime leaves its
+// console and grantpt(3) a pty: owned by the process's uid, group "tty"
+// of the container (else the process's gid), mode 0620 (crw--w----), so
+// that a process not running as root can reopen its own terminal
+// (/dev/tty, /dev/pts/N, tty(1), su, script).
 func (st *sandboxTerminal) attach(ctx context.Context, v *vfs.VirtualFilesystem, tg *kernel.ThreadGroup) error {
 	term, _ := devpts.TerminalFromFile(st.master)
-	// Root's credentials open it (the replica is root's, mode 0620);
-	// the task is who acquires it.
-	fd, err := v.OpenAt(tg.Leader(), auth.NewRoot(), &vfs.PathOperation{Root: st.pts, Start: st.pts, Path: strconv.Itoa(int(term.Index()))},
-		&vfs.OpenOptions{Flags: unix.O_RDWR})
+	pop := &vfs.PathOperation{Root: st.pts, Start: st.pts, Path: strconv.Itoa(int(term.Index()))}
+	if creds := auth.CredentialsFromContext(tg.Leader()); creds != nil {
+		gid := creds.EffectiveGID
+		if st.hasTTYGroup {
+			gid = st.ttyGID
+		}
+		own := &vfs.SetStatOptions{Mask: unix.STATX_UID | unix.STATX_GID | unix.STATX_MODE, UID: creds.EffectiveUID, GID: gid, Mode: 0o620}
+		if err := v.SetStatAt(ctx, auth.NewRoot(), pop, own); err != nil {
+			return fmt.Errorf("giving the sandbox's pty to the process: %w", err)
+		}
+		if tg.ID() == 1 {
+			// The sandbox's first process: its terminal is /dev/console
+			// (console.go); an exec'd process's is not.
+			giveConsole(ctx, v, tg.Leader(), own)
+		}
+	}
+	// Root's credentials open it; the task is who acquires it.
+	fd, err := v.OpenAt(tg.Leader(), auth.NewRoot(), pop, &vfs.OpenOptions{Flags: unix.O_RDWR})
 	if err != nil {
 		return fmt.Errorf("making the sandbox's pty the controlling terminal: %w", err)
 	}
 	fd.DecRef(ctx)
 	return nil
+}
+
+// giveConsole gives the container's /dev/console, when it is the
+// console device (5:1) that opens this terminal, the terminal's owner
+// and mode: runc bind-mounts the pty there, so it shows the pty's.
+func giveConsole(ctx context.Context, v *vfs.VirtualFilesystem, leader *kernel.Task, own *vfs.SetStatOptions) {
+	fsc := leader.FSContext()
+	if fsc == nil {
+		return
+	}
+	root := fsc.Root()
+	if !root.Ok() {
+		return
+	}
+	defer root.DecRef(ctx)
+	pop := &vfs.PathOperation{Root: root, Start: root, Path: "/dev/console"}
+	st, err := v.StatAt(ctx, auth.NewRoot(), pop, &vfs.StatOptions{Mask: unix.STATX_TYPE})
+	const consoleMajor, consoleMinor = 5, 1
+	if err != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev_major != consoleMajor || st.Rdev_minor != consoleMinor {
+		return
+	}
+	if err := v.SetStatAt(ctx, auth.NewRoot(), pop, own); err != nil {
+		log.Warningf("terminal: giving /dev/console to the process: %v", err)
+	}
+}
+
+// maxGroupFile bounds how much of the container's /etc/group is read.
+const maxGroupFile = 1 << 20
+
+// containerGroup looks group name up in the container's /etc/group
+// (group(5): name:password:GID:members).
+func containerGroup(ctx context.Context, v *vfs.VirtualFilesystem, root vfs.VirtualDentry, name string) (auth.GID, bool) {
+	fd, err := v.OpenAt(ctx, auth.NewRoot(), &vfs.PathOperation{Root: root, Start: root, Path: "/etc/group", FollowFinalSymlink: true},
+		&vfs.OpenOptions{Flags: unix.O_RDONLY})
+	if err != nil {
+		return 0, false
+	}
+	defer fd.DecRef(ctx)
+	var data []byte
+	buf := make([]byte, 32<<10)
+	for len(data) < maxGroupFile {
+		n, err := fd.Read(ctx, bytesSeq(buf), vfs.ReadOptions{})
+		data = append(data, buf[:n]...)
+		if n == 0 || err != nil {
+			break
+		}
+	}
+	return parseGroupFile(data, name)
+}
+
+// parseGroupFile finds group name's GID in the text of an /etc/group.
+func parseGroupFile(data []byte, name string) (auth.GID, bool) {
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) < 3 || f[0] != name {
+			continue
+		}
+		if gid, err := strconv.ParseUint(strings.TrimSpace(f[2]), 10, 32); err == nil {
+			return auth.GID(gid), true
+		}
+	}
+	return 0, false
 }
 
 // relay starts copying between the host pty and the sandbox's.

@@ -1,12 +1,11 @@
 package boot
 
 import (
-	"context"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"carapace.dev/carapace/runsc/config"
 	"carapace.dev/carapace/runsc/specutils"
@@ -26,22 +25,8 @@ func TestRunWithTerminal(t *testing.T) {
 	if _, err := os.Stat("/bin/busybox"); err != nil {
 		t.Skip("busybox-static not installed")
 	}
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("no host ptys: %v", err)
-	}
+	m, replica := openHostPTY(t)
 	defer m.Close()
-	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	replica, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := unix.IoctlSetWinsize(int(m.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 30, Col: 90}); err != nil {
 		t.Fatal(err)
 	}
@@ -65,19 +50,55 @@ func TestRunWithTerminal(t *testing.T) {
 	spec.Mounts = []specs.Mount{
 		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"newinstance", "ptmxmode=0666"}},
 	}
-	conf := config.Default()
-	socks := serve(t, specutils.GoferMounts(spec, "/", conf.Overlay))
-	dup := func(f *os.File) int {
-		fd, err := unix.Dup(int(f.Fd()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return fd
-	}
 	// Run owns its stdio: the terminal's and the file's duplicates.
-	stdio := [3]int{dup(replica), dup(replica), dup(file)}
+	stdio := [3]int{dupFD(t, replica), dupFD(t, replica), dupFD(t, file)}
 	replica.Close()
 
+	ws, got := runSandbox(t, config.Default(), spec, stdio, readMaster(m), "the host pty was not let go")
+	if !ws.Exited() || ws.ExitStatus() != 4 {
+		t.Errorf("wait status %v, want exit 4", ws)
+	}
+	for _, want := range []string{"/dev/pts/0\r\n", "\r\n30 90\r\n", "\r\nout-is-tty\r\n", "\r\nvia-dev-tty\r\n", "\r\n3000\r\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("terminal output %q lacks %q", got, want)
+		}
+	}
+	if data, _ := os.ReadFile(file.Name()); string(data) != "to-file\n" {
+		t.Errorf("stderr file %q, want the redirected output alone", data)
+	}
+	after, err := unix.IoctlGetTermios(int(m.Fd()), unix.TCGETS)
+	if err != nil || *after != *before {
+		t.Errorf("host pty modes after: %+v, %v; want %+v", after, err, before)
+	}
+}
+
+// openHostPTY opens a host pty: its master and unlocked replica.
+func openHostPTY(t *testing.T) (m, replica *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no host ptys: %v", err)
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		m.Close()
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		m.Close()
+		t.Fatal(err)
+	}
+	replica, err = os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		m.Close()
+		t.Fatal(err)
+	}
+	return m, replica
+}
+
+// readMaster collects what the sandbox writes to the host pty until its
+// replica side is closed everywhere.
+func readMaster(m *os.File) <-chan string {
 	out := make(chan string, 1)
 	go func() {
 		var b strings.Builder
@@ -94,31 +115,69 @@ func TestRunWithTerminal(t *testing.T) {
 		}
 		out <- b.String()
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	ws, err := Run(ctx, &Args{Conf: conf, Spec: spec, BundleDir: "/", GoferSockets: socks, Stdio: stdio})
+	return out
+}
+
+// TestTerminalOwnedByProcessUser: a container process running as uid
+// 1000 owns its terminal, group tty (the host root's /etc/group, which is
+// the container's here, has one), mode 0620, as under runc; so it can
+// reopen it by name and through /dev/console.
+func TestTerminalOwnedByProcessUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the platform's stubs need root here")
+	}
+	if _, err := os.Stat("/bin/busybox"); err != nil {
+		t.Skip("busybox-static not installed")
+	}
+	ttyGID, hasTTY := parseGroupFile(mustRead(t, "/etc/group"), "tty")
+	wantGID := uint32(1000)
+	if hasTTY {
+		wantGID = uint32(ttyGID)
+	}
+	m, replica := openHostPTY(t)
+	defer m.Close()
+	spec := specutils.Default([]string{"/bin/busybox", "sh", "-c",
+		"/bin/busybox ls -ln $(tty); /bin/busybox id -u; " +
+			"exec 3<>$(tty) && echo reopened-by-name >&3; exec 3>&-; " +
+			"exec 4<>/dev/console && echo reopened-console >&4"}, "/")
+	spec.Root = &specs.Root{Path: "/"}
+	spec.Process.Terminal = true
+	spec.Process.User = specs.User{UID: 1000, GID: 1000}
+	spec.Mounts = []specs.Mount{
+		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs"},
+		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
+	}
+	stdio := [3]int{dupFD(t, replica), dupFD(t, replica), dupFD(t, replica)}
+	replica.Close()
+	ws, got := runSandbox(t, config.Default(), spec, stdio, readMaster(m), "the host pty was not let go")
+	if !ws.Exited() || ws.ExitStatus() != 0 {
+		t.Errorf("wait status %v, want exit 0; output %q", ws, got)
+	}
+	want := fmt.Sprintf("crw--w----    1 1000     %-8d", wantGID)
+	for _, w := range []string{want, "\r\n1000\r\n", "reopened-by-name\r\n", "reopened-console\r\n"} {
+		if !strings.Contains(got, w) {
+			t.Errorf("terminal output %q lacks %q", got, w)
+		}
+	}
+}
+
+func mustRead(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got string
-	select {
-	case got = <-out:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the host pty was not let go when the sandbox exited")
+	return b
+}
+
+func TestParseGroupFile(t *testing.T) {
+	data := []byte("root:x:0:\nttyish:x:9:\ntty:x:5:alice,bob\nbad:x:y:\n")
+	if gid, ok := parseGroupFile(data, "tty"); !ok || gid != 5 {
+		t.Errorf("tty: %d %v", gid, ok)
 	}
-	if !ws.Exited() || ws.ExitStatus() != 4 {
-		t.Errorf("wait status %v, want exit 4", ws)
-	}
-	for _, want := range []string{"/dev/pts/0\r\n", "\r\n30 90\r\n", "\r\nout-is-tty\r\n", "\r\nvia-dev-tty\r\n", "\r\n3000\r\n"} {
-		if !strings.Contains(got, want) {
-			t.Errorf("terminal output %q lacks %q", got, want)
+	for _, name := range []string{"bad", "nobody", ""} {
+		if gid, ok := parseGroupFile(data, name); ok {
+			t.Errorf("%q found with gid %d", name, gid)
 		}
-	}
-	if data, _ := os.ReadFile(file.Name()); string(data) != "to-file\n" {
-		t.Errorf("stderr file %q, want the redirected output alone", data)
-	}
-	after, err := unix.IoctlGetTermios(int(m.Fd()), unix.TCGETS)
-	if err != nil || *after != *before {
-		t.Errorf("host pty modes after: %+v, %v; want %+v", after, err, before)
 	}
 }

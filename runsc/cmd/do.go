@@ -68,8 +68,10 @@ func (*Do) Execute(_ context.Context, f *flag.FlagSet, args ...any) subcommands.
 		spec.Process.User = specs.User{}
 	}
 	spec.Process.Rlimits = nil
-	// The caller's own privileges: root keeps every capability.
+	// The caller's own privileges: root keeps every capability, and
+	// set-ID programs work as they would outside (no no_new_privs).
 	spec.Process.Capabilities = nil
+	spec.Process.NoNewPrivileges = false
 	// Only what the Sentry implements: proc, sysfs, its own /dev, a
 	// /dev/shm and terminals.
 	spec.Mounts = []specs.Mount{

@@ -29,6 +29,7 @@ type Exec struct {
 	user          string
 	caps          stringList
 	tty           bool
+	noNewPrivs    bool
 	detach        bool
 	pidFile       string
 	consoleSocket string
@@ -70,6 +71,7 @@ func (e *Exec) SetFlags(f *flag.FlagSet) {
 	f.StringVar(&e.user, "u", "", "short for --user.")
 	f.Var(&e.caps, "cap", "add a capability (CAP_…); repeatable.")
 	f.BoolVar(&e.tty, "tty", false, "give the process a pseudo-terminal.")
+	f.BoolVar(&e.noNewPrivs, "no-new-privs", false, "set no_new_privs for the process (set-ID bits are then ignored).")
 	f.BoolVar(&e.tty, "t", false, "short for --tty.")
 	f.BoolVar(&e.detach, "detach", false, "return once the process is started.")
 	f.BoolVar(&e.detach, "d", false, "short for --detach.")
@@ -198,7 +200,8 @@ func (e *Exec) processArgs(st *container.State, argv []string) (*control.ExecArg
 		if len(argv) == 0 {
 			return nil, false, fmt.Errorf("a command to run is required")
 		}
-		p = specs.Process{Args: argv, Env: base.Env, Cwd: base.Cwd, User: base.User, Capabilities: base.Capabilities, Terminal: e.tty}
+		p = specs.Process{Args: argv, Env: base.Env, Cwd: base.Cwd, User: base.User, Capabilities: base.Capabilities, Terminal: e.tty,
+			NoNewPrivileges: base.NoNewPrivileges || e.noNewPrivs}
 		if e.cwd != "" {
 			p.Cwd = e.cwd
 		}
@@ -226,7 +229,7 @@ func (e *Exec) processArgs(st *container.State, argv []string) (*control.ExecArg
 	}
 	ea := &control.ExecArgs{
 		Args: p.Args, Env: p.Env, Cwd: p.Cwd, UID: p.User.UID, GID: p.User.GID,
-		AdditionalGids: p.User.AdditionalGids,
+		AdditionalGids: p.User.AdditionalGids, NoNewPrivs: p.NoNewPrivileges || e.noNewPrivs,
 	}
 	if c := p.Capabilities; c != nil {
 		ea.Capabilities = &control.Capabilities{Bounding: c.Bounding, Effective: c.Effective, Permitted: c.Permitted, Inheritable: c.Inheritable, Ambient: c.Ambient}

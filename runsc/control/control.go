@@ -88,6 +88,10 @@ type ExecArgs struct {
 	// Terminal says the descriptors are a terminal the process
 	// controls.
 	Terminal bool `json:"terminal,omitempty"`
+	// NoNewPrivs starts the process with no_new_privs set (OCI
+	// process.noNewPrivileges, runc exec --no-new-privs): set-ID bits and
+	// file capabilities of what it runs are then ignored.
+	NoNewPrivs bool `json:"noNewPrivs,omitempty"`
 }
 
 // Capabilities are capability names per set, as in the OCI spec.

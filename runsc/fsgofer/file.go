@@ -558,13 +558,23 @@ func (f *file) Readdir(offset uint64, count uint32) ([]p9.Dirent, error) {
 	if _, err := unix.Seek(f.openFD, int64(offset), 0); err != nil {
 		return nil, err
 	}
-	buf := make([]byte, max(int(count), 4096))
+	bufp := direntBufs.Get().(*[]byte)
+	defer direntBufs.Put(bufp)
+	buf := *bufp
+	if int(count) < len(buf) {
+		buf = buf[:max(int(count), 4096)]
+	}
 	n, err := unix.Getdents(f.openFD, buf)
 	if err != nil {
 		return nil, err
 	}
 	return parseDirents(buf[:n]), nil
 }
+
+// direntBufs holds getdents buffers: a listing takes several Readdir calls
+// (p9.Server fills each reply), and a fresh 64 KiB each time is garbage.
+// Entries are copied out of the buffer (parseDirents), so it is reused at once.
+var direntBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
 // parseDirents decodes linux_dirent64 records, dropping "." and "..".
 func parseDirents(buf []byte) []p9.Dirent {

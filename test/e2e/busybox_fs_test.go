@@ -151,7 +151,7 @@ func TestBusyboxConsoleIsTheTerminal(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("runsc do: %v", err)
 	}
-	want := []string{`(?m)^crw-------\s+1 root\s+root\s+5,\s+1 .* /dev/console\r?$`, `(?m)^via-console\r?$`, `(?m)^/dev/console\r?$`, `(?m)^console-isatty\r?$`}
+	want := []string{`(?m)^crw--w----\s+1 root\s+tty\s+5,\s+1 .* /dev/console\r?$`, `(?m)^via-console\r?$`, `(?m)^/dev/console\r?$`, `(?m)^console-isatty\r?$`}
 	var term string
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		mu.Lock()

@@ -17,28 +17,35 @@ import (
 func (e *env) busyboxBundle(args ...string) string {
 	e.t.Helper()
 	dir := e.t.TempDir()
+	buildBusyboxBundle(e.t, dir, args...)
+	return dir
+}
+
+// buildBusyboxBundle writes the images/busybox bundle running args into
+// dir, with the process off the terminal.
+func buildBusyboxBundle(t testing.TB, dir string, args ...string) {
+	t.Helper()
 	if err := busyboximage.Build(dir, runscBin, args...); errors.Is(err, busyboximage.ErrNoBusybox) {
-		e.t.Skip(err)
+		t.Skip(err)
 	} else if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "config.json")
 	data, err := os.ReadFile(path)
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	var spec specs.Spec
 	if err := json.Unmarshal(data, &spec); err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	spec.Process.Terminal = false
 	if data, err = json.Marshal(&spec); err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	if err := os.WriteFile(path, data, 0o644); err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
-	return dir
 }
 
 // TestBusyboxLifecycle takes the busybox image through create, start,

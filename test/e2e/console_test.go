@@ -42,6 +42,37 @@ func receiveConsole(t *testing.T, ln *net.UnixListener) <-chan *os.File {
 	return ch
 }
 
+// awaitConsole returns the pty master that got delivers, failing the test
+// if none arrives within 10 seconds.
+func awaitConsole(t testing.TB, got <-chan *os.File) *os.File {
+	t.Helper()
+	select {
+	case master := <-got:
+		if master != nil {
+			return master
+		}
+	case <-time.After(10 * time.Second):
+	}
+	t.Fatal("no pty master arrived on the console socket")
+	return nil
+}
+
+// readTerminalUntil reads master until what it has read contains want,
+// the terminal fails, or 10 seconds pass; it returns what it read.
+func readTerminalUntil(master *os.File, want string) string {
+	var out strings.Builder
+	buf := make([]byte, 256)
+	master.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for !strings.Contains(out.String(), want) {
+		n, err := master.Read(buf)
+		out.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	return out.String()
+}
+
 func TestConsoleSocket(t *testing.T) {
 	e := newEnv(t)
 	// The process's terminal (a sandbox pty relayed to the one sent over
@@ -61,35 +92,19 @@ func TestConsoleSocket(t *testing.T) {
 	defer ln.Close()
 	got := receiveConsole(t, ln)
 	e.must("create", "--bundle", bundle, "--console-socket", sockPath, "tty")
-	var master *os.File
-	select {
-	case master = <-got:
-	case <-time.After(10 * time.Second):
-	}
-	if master == nil {
-		t.Fatal("no pty master arrived on the console socket")
-	}
+	master := awaitConsole(t, got)
 	defer master.Close()
 	ws, err := unix.IoctlGetWinsize(int(master.Fd()), unix.TIOCGWINSZ)
 	if err != nil || ws.Row != 30 || ws.Col != 100 {
 		t.Errorf("console size %+v, %v; want 30x100", ws, err)
 	}
 	e.must("start", "tty")
-	var out strings.Builder
-	buf := make([]byte, 256)
-	master.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for !strings.Contains(out.String(), "30 100") {
-		n, err := master.Read(buf)
-		out.Write(buf[:n])
-		if err != nil {
-			break
-		}
+	out := readTerminalUntil(master, "30 100")
+	if !strings.Contains(out, "is-a-tty") {
+		t.Errorf("terminal output %q: the process's stdio is not the pty", out)
 	}
-	if !strings.Contains(out.String(), "is-a-tty") {
-		t.Errorf("terminal output %q: the process's stdio is not the pty", out.String())
-	}
-	if !strings.Contains(out.String(), "is-a-tty\r\n30 100\r\n") {
-		t.Errorf("terminal output %q: stty size in the container is not the console size", out.String())
+	if !strings.Contains(out, "is-a-tty\r\n30 100\r\n") {
+		t.Errorf("terminal output %q: stty size in the container is not the console size", out)
 	}
 	if _, _, code := e.runsc("wait", "--exit", "tty"); code != 6 {
 		t.Errorf("wait --exit: %d, want 6", code)

@@ -7,6 +7,8 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,20 +67,27 @@ func (e *env) cleanup() {
 			e.t.Errorf("cleanup: delete --force %s: %s", id, stderr)
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		left := e.processes()
-		if len(left) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			e.t.Errorf("processes of %s left behind: %v", e.root, left)
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitNoneLeft(e.t, e.root, e.processes)
 	if entries, _ := os.ReadDir(e.root); len(entries) != 0 {
 		e.t.Errorf("state left in %s: %v", e.root, entries)
+	}
+}
+
+// waitNoneLeft fails the test if list still names processes of the
+// runtime root after a few seconds.
+func waitNoneLeft[T any](t testing.TB, root string, list func() []T) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		left := list()
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("processes of %s left behind: %v", root, left)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -111,25 +120,34 @@ func (e *env) processes() []string {
 // hold a pipe open.
 func (e *env) runsc(args ...string) (string, string, int) {
 	e.t.Helper()
-	cmd := exec.Command(runscBin, append([]string{"--root=" + e.root}, args...)...)
-	dir := e.t.TempDir()
+	return runCommand(e.t, exec.Command(runscBin, append([]string{"--root=" + e.root}, args...)...), nil)
+}
+
+// runCommand runs cmd with stdin and returns its stdout, stderr and exit
+// code; a command that cannot start fails the test. Output goes through
+// files, not pipes: a sandbox that `create` or `run --detach` leaves
+// running inherits them, and would hold a pipe open.
+func runCommand(t testing.TB, cmd *exec.Cmd, stdin io.Reader) (string, string, int) {
+	t.Helper()
+	dir := t.TempDir()
 	stdout, err := os.Create(filepath.Join(dir, "stdout"))
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer stdout.Close()
 	stderr, err := os.Create(filepath.Join(dir, "stderr"))
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer stderr.Close()
-	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 	err = cmd.Run()
 	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
 		code = ee.ExitCode()
 	} else if err != nil {
-		e.t.Fatalf("runsc %v: %v", args, err)
+		t.Fatalf("%v: %v", cmd.Args, err)
 	}
 	out, _ := os.ReadFile(stdout.Name())
 	errOut, _ := os.ReadFile(stderr.Name())

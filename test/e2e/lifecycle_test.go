@@ -463,3 +463,40 @@ func TestHooks(t *testing.T) {
 		t.Errorf("after a failed hook: %q", list)
 	}
 }
+
+// TestNoNewPrivileges: the spec's process.noNewPrivileges reaches init, and
+// exec'd processes get it from the container's process or from
+// --no-new-privs, as with runc.
+func TestNoNewPrivileges(t *testing.T) {
+	e := newEnv(t)
+	nnp := []string{"/bin/sh", "-c", "grep NoNewPrivs: /proc/self/status"}
+	procMount := specs.Mount{Destination: "/proc", Type: "proc", Source: "proc"}
+	for _, want := range []bool{true, false} {
+		bundle := e.bundle(nnp, func(s *specs.Spec) {
+			s.Process.NoNewPrivileges = want
+			s.Mounts = append(s.Mounts, procMount)
+		})
+		out, stderr, code := e.runsc("run", "--bundle", bundle, "nnp")
+		wantOut := "NoNewPrivs:\t0\n"
+		if want {
+			wantOut = "NoNewPrivs:\t1\n"
+		}
+		if code != 0 || out != wantOut {
+			t.Errorf("run with noNewPrivileges=%v: exit %d, %q (stderr %q), want %q", want, code, out, stderr, wantOut)
+		}
+	}
+	bundle := e.bundle([]string{"/bin/sleep", "1000"}, func(s *specs.Spec) {
+		s.Process.NoNewPrivileges = false
+		s.Mounts = append(s.Mounts, procMount)
+	})
+	e.must("create", "--bundle", bundle, "x")
+	e.must("start", "x")
+	if out := e.must(append([]string{"exec", "x"}, nnp...)...); out != "NoNewPrivs:\t0\n" {
+		t.Errorf("exec in a container without noNewPrivileges: %q", out)
+	}
+	if out := e.must(append([]string{"exec", "--no-new-privs", "x"}, nnp...)...); out != "NoNewPrivs:\t1\n" {
+		t.Errorf("exec --no-new-privs: %q", out)
+	}
+	e.must("kill", "x", "KILL")
+	e.must("delete", "--force", "x")
+}

@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	busyboximage "carapace.dev/carapace/images/busybox"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -90,32 +89,9 @@ func (e *rootlessEnv) command(args ...string) *exec.Cmd {
 }
 
 // run runs cmd with stdin and returns its stdout, stderr and exit code.
-// Output goes through files: a sandbox left running would hold a pipe.
 func (e *rootlessEnv) run(cmd *exec.Cmd, stdin io.Reader) (string, string, int) {
 	e.t.Helper()
-	dir := e.t.TempDir()
-	stdout, err := os.Create(filepath.Join(dir, "stdout"))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer stdout.Close()
-	stderr, err := os.Create(filepath.Join(dir, "stderr"))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer stderr.Close()
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
-	err = cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		e.t.Fatalf("%v: %v", cmd.Args, err)
-	}
-	out, _ := os.ReadFile(stdout.Name())
-	errOut, _ := os.ReadFile(stderr.Name())
-	return string(out), string(errOut), code
+	return runCommand(e.t, cmd, stdin)
 }
 
 func (e *rootlessEnv) runsc(args ...string) (string, string, int) {
@@ -163,18 +139,7 @@ func processesOfRoot(root string) []int {
 // seconds.
 func (e *rootlessEnv) waitNoProcesses() {
 	e.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		left := e.processes()
-		if len(left) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Errorf("processes of %s left behind: %v", e.state, left)
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitNoneLeft(e.t, e.state, e.processes)
 }
 
 func (e *rootlessEnv) cleanup() {
@@ -236,27 +201,7 @@ func (e *rootlessEnv) busyboxBundle(args ...string) string {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		e.t.Fatal(err)
 	}
-	if err := busyboximage.Build(dir, runscBin, args...); errors.Is(err, busyboximage.ErrNoBusybox) {
-		e.t.Skip(err)
-	} else if err != nil {
-		e.t.Fatal(err)
-	}
-	path := filepath.Join(dir, "config.json")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var spec specs.Spec
-	if err := json.Unmarshal(data, &spec); err != nil {
-		e.t.Fatal(err)
-	}
-	spec.Process.Terminal = false
-	if data, err = json.Marshal(&spec); err != nil {
-		e.t.Fatal(err)
-	}
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		e.t.Fatal(err)
-	}
+	buildBusyboxBundle(e.t, dir, args...)
 	return dir
 }
 
@@ -752,28 +697,12 @@ func TestRootlessConsoleSocket(t *testing.T) {
 	}
 	got := receiveConsole(t, ln)
 	e.must("create", "--bundle", bundle, "--console-socket", sockPath, "tty")
-	var master *os.File
-	select {
-	case master = <-got:
-	case <-time.After(10 * time.Second):
-	}
-	if master == nil {
-		t.Fatal("no pty master arrived on the console socket")
-	}
+	master := awaitConsole(t, got)
 	defer master.Close()
 	e.must("start", "tty")
-	var out strings.Builder
-	buf := make([]byte, 256)
-	master.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for !strings.Contains(out.String(), "is-a-tty") {
-		n, err := master.Read(buf)
-		out.Write(buf[:n])
-		if err != nil {
-			break
-		}
-	}
-	if !strings.Contains(out.String(), "is-a-tty") {
-		t.Errorf("terminal output %q: the process's stdio is not the pty", out.String())
+	out := readTerminalUntil(master, "is-a-tty")
+	if !strings.Contains(out, "is-a-tty") {
+		t.Errorf("terminal output %q: the process's stdio is not the pty", out)
 	}
 	if _, _, code := e.runsc("wait", "--exit", "tty"); code != 6 {
 		t.Errorf("wait --exit: %d, want 6", code)

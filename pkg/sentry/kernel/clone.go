@@ -6,6 +6,7 @@ import (
 
 	"carapace.dev/carapace/pkg/abi/linux"
 	"carapace.dev/carapace/pkg/hostarch"
+	"carapace.dev/carapace/pkg/sentry/arch"
 	"carapace.dev/carapace/pkg/sentry/kernel/auth"
 	"carapace.dev/carapace/pkg/sentry/mm"
 	"carapace.dev/carapace/pkg/usermem"
@@ -184,6 +185,15 @@ func (t *Task) Clone(o CloneOptions) (ThreadID, error) {
 	child.name.Store(t.name.Load())
 	child.mntns = mntns
 	child.noNewPrivs = t.noNewPrivs
+	// A new thread (sharing the address space, not vfork) starts without
+	// an alternate signal stack; a forked child keeps its parent's.
+	alt := arch.SignalStack{Flags: arch.SignalStackDisable}
+	if f&(linux.CLONE_VM|linux.CLONE_VFORK) != linux.CLONE_VM {
+		alt = t.AltStack()
+	}
+	child.tg.signalMu.Lock()
+	child.altStack = alt
+	child.tg.signalMu.Unlock()
 	child.inheritSeccomp(t)
 	child.personality.Store(t.personality.Load())
 	child.inheritSched(t)

@@ -263,10 +263,19 @@ func (t *Task) killOtherThreads() {
 
 // execCredentials works out the credentials the program file (what
 // execve names) runs with, and whether the exec is secure (AT_SECURE).
-// A script's interpreter, not the script, lends its set-ID bits, as on
-// Linux; they are ignored on a nosuid mount. Errors resolving scripts are
-// left for the loader to report.
 func (t *Task) execCredentials(ctx context.Context, opener loader.Opener, file loader.File) (*auth.Credentials, bool) {
+	return t.Credentials().ForExecOf(execSetID(ctx, opener, file, t.noNewPrivs), t.noNewPrivs)
+}
+
+// execSetID returns the set-ID bits that executing file grants. A
+// script's interpreter, not the script, lends its set-ID bits, as on
+// Linux; they count for nothing on a nosuid mount or under no_new_privs.
+// Errors resolving scripts are left for the loader to report.
+func execSetID(ctx context.Context, opener loader.Opener, file loader.File, noNewPrivs bool) auth.ExecFile {
+	var xf auth.ExecFile
+	if noNewPrivs {
+		return xf
+	}
 	final := file
 	for depth := 0; depth < maxScriptDepth; depth++ {
 		hdr := make([]byte, 256)
@@ -288,9 +297,7 @@ func (t *Task) execCredentials(ctx context.Context, opener loader.Opener, file l
 		defer f.(*execFile).DecRef(ctx)
 		final = f
 	}
-	var xf auth.ExecFile
-	// no_new_privs and nosuid mounts make the bits count for nothing.
-	if f, ok := final.(*execFile); ok && f.SetIDAllowed() && !t.noNewPrivs {
+	if f, ok := final.(*execFile); ok && f.SetIDAllowed() {
 		st, err := f.Stat(ctx, vfs.StatOptions{Mask: unix.STATX_MODE | unix.STATX_UID | unix.STATX_GID})
 		if err == nil {
 			mode := uint32(st.Mode)
@@ -303,7 +310,7 @@ func (t *Task) execCredentials(ctx context.Context, opener loader.Opener, file l
 			}
 		}
 	}
-	return t.Credentials().ForExecOf(xf, t.noNewPrivs)
+	return xf
 }
 
 // maxScriptDepth bounds the "#!" chain execCredentials follows (the

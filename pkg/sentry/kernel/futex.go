@@ -150,8 +150,9 @@ func (t *Task) loadFutexWord(addr hostarch.Addr) (uint32, error) {
 
 // FutexWait implements FUTEX_WAIT(_BITSET): if the word at addr still
 // holds val, sleep until woken (nil), the timeout passes (ETIMEDOUT;
-// timeout < 0 means none), or a signal arrives (ERESTARTSYS, or EINTR for
-// a timed wait). EAGAIN if the word differs.
+// timeout < 0 means none), or a signal arrives (ERESTARTSYS; the caller
+// turns that into a restart with the time left for a timed wait). EAGAIN
+// if the word differs.
 func (t *Task) FutexWait(addr hostarch.Addr, private bool, val, bitset uint32, timeout time.Duration) error {
 	if addr%4 != 0 {
 		return unix.EINVAL
@@ -182,9 +183,6 @@ func (t *Task) FutexWait(addr hostarch.Addr, private bool, val, bitset uint32, t
 		err = t.Block(w.woken)
 	} else {
 		_, err = t.BlockTimeout(w.woken, timeout)
-		if err != nil && err != unix.ETIMEDOUT {
-			err = unix.EINTR
-		}
 	}
 	if err == nil {
 		return nil

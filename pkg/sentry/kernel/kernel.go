@@ -269,6 +269,10 @@ type CreateProcessArgs struct {
 	// Random, for a deterministic AT_RANDOM and layout in tests; nil
 	// means crypto/rand.
 	Random interface{ Read([]byte) (int, error) }
+	// NoNewPrivs starts the process with no_new_privs set (the OCI
+	// process's noNewPrivileges): the program's set-ID bits are then
+	// ignored, here and in every later execve.
+	NoNewPrivs bool
 }
 
 // CreateProcess loads a program into a new address space and creates its
@@ -309,9 +313,27 @@ func (k *Kernel) CreateProcess(ctx context.Context, args CreateProcessArgs) (*Th
 		defer cwd.DecRef(ctx)
 	}
 	fsc := NewFSContext(args.Root, cwd, args.Umask)
+	opener := &fsOpener{vfs: k.vfs, creds: creds, fs: fsc}
+	file, err := opener.OpenExecutable(ctx, args.Filename)
+	if err != nil {
+		m.DecUsers(ctx)
+		fsc.DecRef(ctx)
+		releaseFiles()
+		return nil, fmt.Errorf("loading %q: %w", args.Filename, err)
+	}
+	defer file.(*execFile).DecRef(ctx)
+	// The program's set-ID bits apply as execve applies them (runc's
+	// exec'd processes start through execve), unless no_new_privs or a
+	// nosuid mount rules them out. Without them the credentials stay as
+	// given: the caller's capability sets are those the process runs
+	// with, not ones for execve to transform.
+	execCreds, secure := creds, false
+	if xf := execSetID(ctx, opener, file, args.NoNewPrivs); xf.SetUID || xf.SetGID {
+		execCreds, secure = creds.ForExecOf(xf, args.NoNewPrivs)
+	}
 	la := loader.Args{
-		MM: m, Opener: &fsOpener{vfs: k.vfs, creds: creds, fs: fsc}, Filename: args.Filename,
-		Argv: args.Argv, Envv: args.Envv, Creds: creds, VDSO: k.vdso,
+		MM: m, Opener: opener, File: file, Filename: args.Filename,
+		Argv: args.Argv, Envv: args.Envv, Creds: execCreds, Secure: secure, VDSO: k.vdso,
 	}
 	if args.Random != nil {
 		la.Random = args.Random
@@ -328,7 +350,7 @@ func (k *Kernel) CreateProcess(ctx context.Context, args CreateProcessArgs) (*Th
 		fdt = NewFDTable()
 	}
 	t, err := k.newTask(ctx, newTaskArgs{
-		mm: m, fdTable: fdt, fsContext: fsc, creds: creds, newGroup: true,
+		mm: m, fdTable: fdt, fsContext: fsc, creds: execCreds, newGroup: true,
 		handlers: NewSignalHandlers(), image: res, pidns: k.rootPIDNS,
 	})
 	if err != nil {
@@ -336,6 +358,11 @@ func (k *Kernel) CreateProcess(ctx context.Context, args CreateProcessArgs) (*Th
 		fdt.DecRef(ctx)
 		fsc.DecRef(ctx)
 		return nil, err
+	}
+	t.noNewPrivs = args.NoNewPrivs
+	if secure {
+		// As after a set-ID execve: not dumpable.
+		t.tg.dumpable.Store(0)
 	}
 	t.ac.SetIP(res.Entry)
 	t.ac.SetStack(res.Stack.SP)

@@ -94,12 +94,21 @@ func (q *sigQueue) discard(sig linux.Signal) {
 }
 
 // isIgnored reports whether act ignores sig (explicitly or by default).
+// SIGCONT at SIG_DFL counts as ignored, as in Linux (sig_kernel_ignore):
+// its effect, resuming a stopped group, happens at generation, and what
+// is left of it must neither stay pending nor interrupt a blocked task.
 func isIgnored(sig linux.Signal, act linux.Sigaction) bool {
 	if sig == linux.SIGKILL || sig == linux.SIGSTOP {
 		return false
 	}
-	return act.Handler == linux.SIG_IGN ||
-		(act.Handler == linux.SIG_DFL && linux.DefaultAction(sig) == linux.SignalDefaultIgnore)
+	if act.Handler == linux.SIG_IGN {
+		return true
+	}
+	if act.Handler != linux.SIG_DFL {
+		return false
+	}
+	d := linux.DefaultAction(sig)
+	return d == linux.SignalDefaultIgnore || d == linux.SignalDefaultContinue
 }
 
 // sendSignal queues info for the group (target nil) or for one of its
@@ -168,6 +177,9 @@ func (tg *ThreadGroup) sendLocked(info *linux.SignalInfo, target *Task, sig linu
 			return false
 		}
 	}
+	// Only a task that will take the signal is woken (interrupt's rule):
+	// one that blocks it keeps sleeping, and an ignored signal queued
+	// because some task blocks it wakes nobody who would only drop it.
 	if target != nil {
 		queued := target.pending.enqueue(info)
 		if !target.sigMask.Contains(sig) {
@@ -177,6 +189,18 @@ func (tg *ThreadGroup) sendLocked(info *linux.SignalInfo, target *Task, sig linu
 		return queued
 	}
 	queued := tg.pending.enqueue(info)
+	if isIgnored(sig, act) {
+		// Kept for a task that blocks it: wake the one waiting for it
+		// in sigtimedwait, if any; others would only drop it.
+		for _, t := range tg.tasks {
+			if t.sigWaitSet.Contains(sig) && !t.sigMask.Contains(sig) {
+				t.sigPending.Store(true)
+				t.interrupt()
+				break
+			}
+		}
+		return queued
+	}
 	// Wake one task that can take it (the first not blocking it).
 	for _, t := range tg.tasks {
 		if !t.sigMask.Contains(sig) {
@@ -380,15 +404,21 @@ func (t *Task) setupHandler(info *linux.SignalInfo, act linux.Sigaction) {
 	}
 	var buf [linux.SizeOfSignalInfo]byte
 	info.MarshalBytes(buf[:])
+	// SA_ONSTACK asks for the alternate stack only if one is set up
+	// (sigaltstack(2)): a thread that never made one, or disabled it,
+	// takes the handler on its current stack.
+	onAlt := act.Flags&linux.SA_ONSTACK != 0 && alt.Flags&arch.SignalStackDisable == 0 && alt.Size != 0
 	err := t.ac.SignalSetup(t, t.mm, hostarch.Addr(act.Handler), hostarch.Addr(act.Restorer), uint64(oldMask),
-		buf[:], alt, act.Flags&linux.SA_ONSTACK != 0, act.Flags&linux.SA_SIGINFO != 0)
+		buf[:], alt, onAlt, act.Flags&linux.SA_SIGINFO != 0)
 	if err != nil {
 		// The frame could not be written: Linux kills with SIGSEGV.
 		log.Debugf("%v: signal frame for %v: %v", t, sig, err)
 		tg.exitGroup(WaitStatusSignaled(unix.SIGSEGV))
 		return
 	}
-	if alt.Flags&arch.SignalStackAutoDisarm != 0 && act.Flags&linux.SA_ONSTACK != 0 {
+	// SS_AUTODISARM: the stack is cleared for the handler's run, whatever
+	// stack it runs on; the frame holds the setting sigreturn restores.
+	if alt.Flags&arch.SignalStackAutoDisarm != 0 {
 		tg.signalMu.Lock()
 		t.altStack = arch.SignalStack{Flags: arch.SignalStackDisable}
 		tg.signalMu.Unlock()

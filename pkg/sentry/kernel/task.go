@@ -91,6 +91,9 @@ type Task struct {
 	// userNS and sysNS are the task's CPU time (cputime.go), written by
 	// the task, read by anyone.
 	userNS, sysNS atomic.Int64
+	// ioCounts are the task's own read/write counts (iocount.go),
+	// written by the task, read by anyone.
+	ioCounts IOCounts
 
 	// Guarded by tg.signalMu.
 	// sigWaitSet is what sigtimedwait waits for: unblocked meanwhile, yet
@@ -189,20 +192,32 @@ func (t *Task) CopyOut(addr hostarch.Addr, src []byte) (int, error) {
 // Block waits until ch is ready (nil) or the task is interrupted by a
 // signal or by its group exiting (ERESTARTSYS). It implements
 // waiter.Blocker.
+//
+// Like Linux, a wait ends early only when the task has a reason to leave
+// it (hasInterruptReason): a wake-up without one, such as a token left in
+// interruptCh by a signal already handled in user mode, or a platform
+// kick, is not an interruption. Returning ERESTARTSYS without a reason
+// would restart syscalls that are not idempotent (connect) for nothing.
 func (t *Task) Block(ch <-chan struct{}) error {
-	if t.sigPending.Load() || t.tg.exitingFlag.Load() || t.killed.Load() {
+	if t.sigPending.Load() || t.tg.exitingFlag.Load() || t.killed.Load() || t.tg.groupStopped.Load() {
+		if t.hasInterruptReason() {
+			select {
+			case <-ch:
+				return nil
+			default:
+				return linux.ERESTARTSYS
+			}
+		}
+	}
+	for {
 		select {
 		case <-ch:
 			return nil
-		default:
-			return linux.ERESTARTSYS
+		case <-t.interruptCh:
+			if t.hasInterruptReason() {
+				return linux.ERESTARTSYS
+			}
 		}
-	}
-	select {
-	case <-ch:
-		return nil
-	case <-t.interruptCh:
-		return linux.ERESTARTSYS
 	}
 }
 
@@ -218,28 +233,70 @@ func (t *Task) BlockTimeout(ch <-chan struct{}, d time.Duration) (time.Duration,
 		}
 	}
 	deadline := time.Now().Add(d)
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	if t.sigPending.Load() || t.tg.exitingFlag.Load() || t.killed.Load() {
-		select {
-		case <-ch:
-			return time.Until(deadline), nil
-		default:
-			return d, linux.ERESTARTSYS
+	if t.sigPending.Load() || t.tg.exitingFlag.Load() || t.killed.Load() || t.tg.groupStopped.Load() {
+		if t.hasInterruptReason() {
+			select {
+			case <-ch:
+				return d, nil
+			default:
+				return d, linux.ERESTARTSYS
+			}
 		}
 	}
-	select {
-	case <-ch:
-		return max(time.Until(deadline), 0), nil
-	case <-timer.C:
-		return 0, unix.ETIMEDOUT
-	case <-t.interruptCh:
-		return max(time.Until(deadline), 0), linux.ERESTARTSYS
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ch:
+			return max(time.Until(deadline), 0), nil
+		case <-timer.C:
+			return 0, unix.ETIMEDOUT
+		case <-t.interruptCh:
+			if t.hasInterruptReason() {
+				return max(time.Until(deadline), 0), linux.ERESTARTSYS
+			}
+		}
 	}
+}
+
+// hasInterruptReason is Linux's signal_pending() for a sleeping task: its
+// group is exiting or stopping, it is being killed, or a signal is queued
+// for it or its process that it neither blocks nor ignores (or that its
+// sigtimedwait is waiting for).
+func (t *Task) hasInterruptReason() bool {
+	tg := t.tg
+	if tg.exitingFlag.Load() || t.killed.Load() || tg.groupStopped.Load() {
+		return true
+	}
+	tg.signalMu.Lock()
+	defer tg.signalMu.Unlock()
+	avail := (t.pending.set | tg.pending.set) &^ t.sigMask
+	if avail == 0 {
+		return false
+	}
+	if avail&t.sigWaitSet != 0 {
+		return true
+	}
+	sh := tg.handlers.Load()
+	for avail != 0 {
+		sig := avail.Lowest()
+		avail = avail.Remove(sig)
+		if !isIgnored(sig, sh.get(sig)) {
+			return true
+		}
+	}
+	return false
 }
 
 // interrupt wakes the task: out of Block, and out of the application.
 // Callers hold tg.signalMu (which also keeps the platform context alive).
+//
+// The rule (Linux's signal_wake_up): call it only when the task has a
+// reason to stop what it does, i.e. when hasInterruptReason becomes true
+// for it: a signal queued that it does not block and will not ignore, a
+// group stop, the group's exit, or its own kill. Block re-checks that
+// reason on every wake-up, so an extra or stale wake-up costs a loop,
+// never a spurious ERESTARTSYS.
 func (t *Task) interrupt() {
 	select {
 	case t.interruptCh <- struct{}{}:

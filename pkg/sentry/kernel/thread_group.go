@@ -398,6 +398,7 @@ func (t *Task) exit() {
 		if o == t {
 			t.tg.tasks = append(t.tg.tasks[:i], t.tg.tasks[i+1:]...)
 			t.tg.exitedUsage = t.tg.exitedUsage.Add(t.CPUUsage())
+			t.tg.foldExitedIO(t) // iocount.go
 			break
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"weak"
 
 	"golang.org/x/sys/unix"
+
+	"carapace.dev/carapace/pkg/sentry/arch"
 )
 
 // vvarData is the data page's content, shared with vdso.c's struct vvar
@@ -314,11 +316,11 @@ func startUpdater(c *clock) {
 // which Linux derives constant_tsc and nonstop_tsc), so that it can be a
 // clock.
 func invariantTSC() bool {
-	maxExt, _, _, _ := cpuid(0x80000000, 0)
+	maxExt, _, _, _ := arch.CPUID(0x80000000, 0)
 	if maxExt < 0x80000007 {
 		return false
 	}
-	_, _, _, edx := cpuid(0x80000007, 0)
+	_, _, _, edx := arch.CPUID(0x80000007, 0)
 	return edx&(1<<8) != 0
 }
 
@@ -334,5 +336,4 @@ func dataAt(b []byte) *vvarData { return (*vvarData)(unsafe.Pointer(&b[0])) }
 
 // Assembly (tsc_amd64.s).
 func rdtsc() uint64
-func cpuid(leaf, subleaf uint32) (a, b, c, d uint32)
 func callC(fn, a0, a1, a2 uintptr) uintptr

@@ -1,13 +1,11 @@
 package vdso_test
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sync"
 	"testing"
 	"time"
 
@@ -43,23 +41,6 @@ int main(void) {
   return 0;
 }
 `
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // In a sandbox, glibc's clock_gettime, gettimeofday and time no longer
 // reach the kernel (its --strace log shows none), while the clocks the
@@ -102,7 +83,7 @@ func TestClockCallsStayInTheSandbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer root.DecRef(ctx)
-	var logged, out syncBuffer
+	var logged, out kerneltest.SyncBuffer
 	log.SetTarget(&logged, log.Text)
 	defer log.SetTarget(os.Stderr, log.Text)
 	fdt := kernel.NewFDTable()

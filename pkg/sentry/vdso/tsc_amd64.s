@@ -11,17 +11,6 @@ TEXT ·rdtsc(SB),NOSPLIT,$0-8
 	MOVQ	AX, ret+0(FP)
 	RET
 
-// func cpuid(leaf, subleaf uint32) (a, b, c, d uint32)
-TEXT ·cpuid(SB),NOSPLIT,$0-24
-	MOVL	leaf+0(FP), AX
-	MOVL	subleaf+4(FP), CX
-	CPUID
-	MOVL	AX, a+8(FP)
-	MOVL	BX, b+12(FP)
-	MOVL	CX, c+16(FP)
-	MOVL	DX, d+20(FP)
-	RET
-
 // func callC(fn, a0, a1, a2 uintptr) uintptr
 //
 // callC calls the C function at fn with the System V calling convention

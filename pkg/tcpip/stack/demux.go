@@ -113,3 +113,16 @@ func (d *demuxer) lookupAll(proto tcpip.TransportProtocolNumber, id TransportEnd
 	}
 	return out
 }
+
+// all returns every endpoint registered for proto.
+func (d *demuxer) all(proto tcpip.TransportProtocolNumber) []TransportEndpoint {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	var out []TransportEndpoint
+	for k, e := range d.m {
+		if k.proto == proto {
+			out = append(out, e.eps...)
+		}
+	}
+	return out
+}

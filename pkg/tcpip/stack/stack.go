@@ -377,6 +377,14 @@ func (s *Stack) familyOf(ep TransportEndpoint, id TransportEndpointID) int {
 	return id.LocalAddress.Len()
 }
 
+// TransportEndpoints returns every endpoint registered to receive proto's
+// packets, those no socket owns any more included (a TCP connection in
+// TIME-WAIT or closing after close(2), or waiting in an accept queue):
+// the socket listings walk them. The order is unspecified.
+func (s *Stack) TransportEndpoints(proto tcpip.TransportProtocolNumber) []TransportEndpoint {
+	return s.demux.all(proto)
+}
+
 // UnregisterTransportEndpoint undoes RegisterTransportEndpoint.
 func (s *Stack) UnregisterTransportEndpoint(proto tcpip.TransportProtocolNumber, id TransportEndpointID, ep TransportEndpoint) {
 	s.demux.unregister(proto, s.familyOf(ep, id), id, ep)

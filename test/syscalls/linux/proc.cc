@@ -7,6 +7,7 @@
 #include <sys/uio.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -420,6 +421,72 @@ TEST(Proc, IoIncludesDeadThreadsAndReapedChildren) {
   // The child wrote 10000 bytes in 10 calls and made one read (0 bytes,
   // at EOF) before exiting.
   EXPECT_TRUE(IoMoved(s2, s3, 0, 1, 10000, 10)) << "after the child was reaped";
+}
+
+// ReadIoOf is ReadIo of another io file (a thread's).
+IoSnapshot ReadIoOf(const std::string& path) {
+  IoSnapshot s;
+  int fd = open(path.c_str(), O_RDONLY);
+  if (fd < 0) return s;
+  char buf[512] = {};
+  s.len = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  sscanf(buf, "rchar: %llu\nwchar: %llu\nsyscr: %llu\nsyscw: %llu", &s.rchar, &s.wchar, &s.syscr,
+         &s.syscw);
+  return s;
+}
+
+std::string TaskIoPath(pid_t tid) {
+  return "/proc/self/task/" + std::to_string(tid) + "/io";
+}
+
+struct ThreadIo {
+  int null_fd;
+  IoSnapshot before, after;
+  std::atomic<pid_t> tid{0};
+  std::atomic<bool> wrote{false}, may_exit{false};
+};
+
+void* WriteAndReadOwnTaskIo(void* arg) {
+  auto* io = static_cast<ThreadIo*>(arg);
+  io->tid = Gettid();
+  io->before = ReadIoOf(TaskIoPath(Gettid()));
+  char buf[1000] = {};
+  for (int i = 0; i < 10; i++) write(io->null_fd, buf, sizeof(buf));
+  io->after = ReadIoOf(TaskIoPath(Gettid()));
+  io->wrote = true;
+  while (!io->may_exit.load()) usleep(1000);
+  return nullptr;
+}
+
+// proc(5): /proc/[pid]/task/[tid]/io is that thread's own I/O, while
+// /proc/[pid]/io adds up the whole process.
+TEST(Proc, TaskIoIsTheThreadsOwn) {
+  Fd null(open("/dev/null", O_WRONLY));
+  ASSERT_TRUE(null.valid());
+  ThreadIo io;
+  io.null_fd = null.get();
+  IoSnapshot main0 = ReadIoOf(TaskIoPath(Gettid()));
+  ASSERT_GT(main0.len, 0);
+  IoSnapshot proc0 = ReadIo();
+  pthread_t th;
+  ASSERT_EQ(pthread_create(&th, nullptr, WriteAndReadOwnTaskIo, &io), 0);
+  while (!io.wrote.load()) usleep(1000);
+  // The thread saw its own writes (and its own reading of the file).
+  EXPECT_TRUE(IoMoved(io.before, io.after, 0, 0, 10000, 10)) << "thread's own io";
+  // Another thread's io file, read from here, shows the same.
+  IoSnapshot other = ReadIoOf(TaskIoPath(io.tid.load()));
+  EXPECT_EQ(other.wchar, io.after.wchar);
+  EXPECT_EQ(other.syscw, io.after.syscw);
+  // This thread's file shows none of them: only its own reads of io files.
+  IoSnapshot main1 = ReadIoOf(TaskIoPath(Gettid()));
+  EXPECT_TRUE(IoMoved(main0, main1, proc0.len + other.len, 2, 0, 0)) << "main thread's own io";
+  io.may_exit = true;
+  ASSERT_EQ(pthread_join(th, nullptr), 0);
+  // The process total has them, before and after the thread's exit.
+  IoSnapshot proc1 = ReadIo();
+  EXPECT_GE(proc1.wchar, proc0.wchar + 10000);
+  EXPECT_GE(proc1.syscw, proc0.syscw + 10);
 }
 
 // On Linux only the read/write family counts in rchar/wchar, sockets

@@ -1,5 +1,6 @@
 // Pseudoterminals (pty(7), pts(4)): posix_openpt, grantpt/unlockpt,
 // ptsname, termios line discipline, TIOCGWINSZ/TIOCSWINSZ, hangup.
+#include <grp.h>
 #include <poll.h>
 #include <pty.h>
 #include <sys/ioctl.h>
@@ -198,6 +199,57 @@ TEST_F(PtyTest, InterruptCharacterSignalsForegroundGroup) {
   EXPECT_TRUE(KilledBy(status, SIGINT));
   close(p[0]);
   close(p[1]);
+}
+
+// A pty belongs to whoever opened /dev/ptmx (its filesystem uid, as
+// grantpt(3) expects), who can reopen it by name; another user cannot.
+TEST(PtyOwnership, ReplicaOwnedByPtmxOpener) {
+  SKIP_IF_NOT_ROOT();
+  int to_parent[2], to_child[2];
+  ASSERT_OK(pipe(to_parent));
+  ASSERT_OK(pipe(to_child));
+  Fd tp_r(to_parent[0]), tp_w(to_parent[1]), tc_r(to_child[0]), tc_w(to_child[1]);
+  fflush(nullptr);
+  pid_t owner = fork();
+  ASSERT_GE(owner, 0);
+  if (owner == 0) {
+    gid_t groups[1] = {4242};
+    CHILD_CHECK(setgroups(1, groups) == 0);
+    CHILD_CHECK(setresgid(4242, 4242, 4242) == 0);
+    CHILD_CHECK(setresuid(4242, 4242, 4242) == 0);
+    int m = posix_openpt(O_RDWR | O_NOCTTY);
+    CHILD_CHECK(m >= 0);
+    CHILD_CHECK(grantpt(m) == 0 && unlockpt(m) == 0);
+    char name[64] = {};
+    CHILD_CHECK(ptsname_r(m, name, sizeof(name)) == 0);
+    struct stat st;
+    CHILD_CHECK(stat(name, &st) == 0);
+    CHILD_CHECK(S_ISCHR(st.st_mode));
+    CHILD_CHECK(st.st_uid == 4242);
+    CHILD_CHECK((st.st_mode & 0600) == 0600);
+    CHILD_CHECK((st.st_mode & 0007) == 0);
+    int r = open(name, O_RDWR | O_NOCTTY);
+    CHILD_CHECK(r >= 0);
+    CHILD_CHECK(write(tp_w.get(), name, sizeof(name)) == sizeof(name));
+    char c;
+    CHILD_CHECK(read(tc_r.get(), &c, 1) == 1);  // the parent is done
+    _exit(0);
+  }
+  char name[64] = {};
+  ASSERT_EQ(read(tp_r.get(), name, sizeof(name)), static_cast<ssize_t>(sizeof(name)));
+  // While the owner holds the pty, a different unprivileged user is refused.
+  EXPECT_CHILD_OK([&] {
+    gid_t groups[1] = {4343};
+    CHILD_CHECK(setgroups(1, groups) == 0);
+    CHILD_CHECK(setresgid(4343, 4343, 4343) == 0);
+    CHILD_CHECK(setresuid(4343, 4343, 4343) == 0);
+    CHILD_CHECK(open(name, O_RDWR | O_NOCTTY) == -1 && errno == EACCES);
+    return 0;
+  });
+  ASSERT_RET(1, write(tc_w.get(), "x", 1));
+  int status;
+  ASSERT_RET(owner, waitpid(owner, &status, 0));
+  EXPECT_TRUE(ExitedWith(status, 0)) << "the pty's owner failed";
 }
 
 TEST(Openpty, GlibcHelperWorks) {

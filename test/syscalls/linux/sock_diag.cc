@@ -191,6 +191,73 @@ TEST(SockDiag, DumpShowsListenerWithItsInode) {
   EXPECT_EQ(FindPort(Dump(nl.get(), Request(AF_INET, IPPROTO_TCP, 1 << TCP_ESTABLISHED)), port, 0), nullptr);
 }
 
+// Dumps until find(got) is non-null or two seconds pass.
+template <typename F>
+std::vector<DiagMsg> DumpUntil(int nl, const inet_diag_req_v2& r, F find) {
+  std::vector<DiagMsg> got;
+  for (int i = 0; i < 200; i++) {
+    got = Dump(nl, r);
+    if (find(got) != nullptr) break;
+    usleep(10000);
+  }
+  return got;
+}
+
+TEST(SockDiag, ClosedConnectionListedInTimeWait) {
+  Fd l = Listener4();
+  ASSERT_TRUE(l.valid());
+  uint16_t port = LocalPort(l.get());
+  Fd c(socket(AF_INET, SOCK_STREAM, 0));
+  sockaddr_in a = Loopback4(port);
+  ASSERT_OK(connect(c.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)));
+  Fd s(accept(l.get(), nullptr, nullptr));
+  ASSERT_TRUE(s.valid());
+  uint16_t cport = LocalPort(c.get());
+  // The client closes first, so it is the side that waits.
+  c.reset();
+  char b;
+  ASSERT_EQ(read(s.get(), &b, 1), 0);
+  s.reset();
+  Fd nl = DiagSocket();
+  auto got = DumpUntil(nl.get(), Request(AF_INET, IPPROTO_TCP, 1 << TCP_TIME_WAIT),
+                       [&](const std::vector<DiagMsg>& v) { return FindPort(v, cport, port); });
+  const DiagMsg* d = FindPort(got, cport, port);
+  ASSERT_NE(d, nullptr) << "closed connection " << cport << "->" << port << " not in TIME-WAIT";
+  EXPECT_EQ(d->msg.idiag_state, TCP_TIME_WAIT);
+  EXPECT_EQ(d->msg.idiag_timer, 3);
+  EXPECT_GT(d->msg.idiag_expires, 0u);
+  EXPECT_LE(d->msg.idiag_expires, 60000u);
+  EXPECT_EQ(d->msg.idiag_inode, 0u);
+  EXPECT_EQ(d->msg.idiag_uid, 0u);
+  EXPECT_EQ(d->msg.idiag_rqueue, 0u);
+  EXPECT_EQ(d->msg.idiag_wqueue, 0u);
+  // No socket attributes (INET_DIAG_MARK aside, which Linux adds for a
+  // CAP_NET_ADMIN caller).
+  for (const auto& at : d->attrs) EXPECT_EQ(at.first, INET_DIAG_MARK) << "TIME-WAIT socket with attribute " << at.first;
+}
+
+TEST(SockDiag, ListenerQueuesAreAcceptQueueAndBacklog) {
+  Fd l = Listener4();  // backlog 5
+  ASSERT_TRUE(l.valid());
+  uint16_t port = LocalPort(l.get());
+  std::vector<Fd> clients;
+  for (int i = 0; i < 3; i++) {
+    clients.emplace_back(socket(AF_INET, SOCK_STREAM, 0));
+    sockaddr_in a = Loopback4(port);
+    ASSERT_OK(connect(clients.back().get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)));
+  }
+  Fd nl = DiagSocket();
+  auto got = DumpUntil(nl.get(), Request(AF_INET, IPPROTO_TCP, 1 << TCP_LISTEN), [&](const std::vector<DiagMsg>& v) {
+    const DiagMsg* d = FindPort(v, port, 0);
+    return d != nullptr && d->msg.idiag_rqueue == 3 ? d : nullptr;
+  });
+  const DiagMsg* d = FindPort(got, port, 0);
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->msg.idiag_rqueue, 3u) << "accept queue";
+  EXPECT_EQ(d->msg.idiag_wqueue, 5u) << "backlog";
+  EXPECT_EQ(d->msg.idiag_timer, 0);
+}
+
 TEST(SockDiag, ExtensionsInfoAndCongestion) {
   Fd l = Listener4();
   ASSERT_TRUE(l.valid());

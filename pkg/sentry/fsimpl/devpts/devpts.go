@@ -7,8 +7,10 @@ package devpts
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,6 +60,7 @@ type filesystem struct {
 	vfsfs *vfs.Filesystem
 	hooks Hooks
 	born  unix.StatxTimestamp
+	opts  mountOptions
 
 	mu   sync.Mutex
 	ptys map[uint32]*Terminal
@@ -68,7 +71,11 @@ func (fs *filesystem) Release(context.Context) {}
 
 // GetFilesystem implements vfs.FilesystemType.
 func (FilesystemType) GetFilesystem(ctx context.Context, v *vfs.VirtualFilesystem, creds *auth.Credentials, source string, opts vfs.GetFilesystemOptions) (*vfs.Filesystem, *vfs.Dentry, error) {
-	fs := &filesystem{ptys: make(map[uint32]*Terminal)}
+	mo, err := parseMountOptions(opts.Data)
+	if err != nil {
+		return nil, nil, err
+	}
+	fs := &filesystem{ptys: make(map[uint32]*Terminal), opts: mo}
 	if o, ok := opts.InternalData.(*Options); ok && o != nil {
 		fs.hooks = o.Hooks
 	}
@@ -85,13 +92,103 @@ func (FilesystemType) GetFilesystem(ctx context.Context, v *vfs.VirtualFilesyste
 	return fs.vfsfs, d, nil
 }
 
-// newTerminal allocates the lowest free pty number.
-func (fs *filesystem) newTerminal() (*Terminal, error) {
+// mountOptions are devpts' mount options (the kernel's devpts
+// documentation): the owner and mode its new ptys get, ptmx's mode and
+// the instance's pty limit.
+type mountOptions struct {
+	// uid and gid, when set, own every new pty; otherwise the opener of
+	// ptmx does (its filesystem uid and gid), as grantpt(3) expects.
+	uid    auth.UID
+	gid    auth.GID
+	setUID bool
+	setGID bool
+	// mode is the permission of new ptys (default 0600), ptmxMode that of
+	// /dev/pts/ptmx. Linux defaults ptmxmode to 0000; here it is 0666,
+	// what container runtimes mount with, because the sandbox's
+	// /dev/ptmx is a symlink to it.
+	mode, ptmxMode uint32
+	max            uint32
+}
+
+// parseMountOptions reads devpts' mount data: uid=, gid=, mode=,
+// ptmxmode= (octal), max= and newinstance (every mount is one here).
+// Anything else is EINVAL, as on Linux.
+func parseMountOptions(data string) (mountOptions, error) {
+	mo := mountOptions{mode: 0o600, ptmxMode: 0o666, max: maxPTYs}
+	for _, o := range strings.Split(data, ",") {
+		if o == "" || o == "newinstance" {
+			continue
+		}
+		k, val, hasVal := strings.Cut(o, "=")
+		bad := func() error { return fmt.Errorf("devpts: bad option %q: %w", o, unix.EINVAL) }
+		if !hasVal {
+			return mo, bad()
+		}
+		switch k {
+		case "uid", "gid", "max":
+			n, err := strconv.ParseUint(val, 10, 32)
+			if err != nil {
+				return mo, bad()
+			}
+			switch k {
+			case "uid":
+				mo.uid, mo.setUID = auth.UID(n), true
+			case "gid":
+				mo.gid, mo.setGID = auth.GID(n), true
+			default:
+				mo.max = uint32(min(n, maxPTYs))
+			}
+		case "mode", "ptmxmode":
+			m, err := strconv.ParseUint(val, 8, 32)
+			if err != nil {
+				return mo, bad()
+			}
+			// Only permission bits count (S_IALLUGO).
+			if k == "mode" {
+				mo.mode = uint32(m) & 0o7777
+			} else {
+				mo.ptmxMode = uint32(m) & 0o7777
+			}
+		default:
+			return mo, bad()
+		}
+	}
+	return mo, nil
+}
+
+// MountData keeps, of an OCI mount's options, those devpts reads, as the
+// mount's data string.
+func MountData(options []string) string {
+	var keep []string
+	for _, o := range options {
+		k, _, _ := strings.Cut(o, "=")
+		switch k {
+		case "uid", "gid", "mode", "ptmxmode", "max", "newinstance":
+			keep = append(keep, o)
+		}
+	}
+	return strings.Join(keep, ",")
+}
+
+// newTerminal allocates the lowest free pty number, owned as the mount
+// options say or by creds (the opener of ptmx).
+func (fs *filesystem) newTerminal(creds *auth.Credentials) (*Terminal, error) {
+	uid, gid := auth.RootUID, auth.RootGID
+	if creds != nil {
+		uid, gid = creds.FilesystemUID, creds.FilesystemGID
+	}
+	if fs.opts.setUID {
+		uid = fs.opts.uid
+	}
+	if fs.opts.setGID {
+		gid = fs.opts.gid
+	}
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	for i := uint32(0); i < maxPTYs; i++ {
+	for i := uint32(0); i < fs.opts.max; i++ {
 		if _, used := fs.ptys[i]; !used {
 			t := newTerminal(fs, i, fs.hooks)
+			t.uid, t.gid, t.mode = uid, gid, fs.opts.mode
 			fs.ptys[i] = t
 			return t, nil
 		}
@@ -216,14 +313,14 @@ func (f *dirFile) IterDirents(ctx context.Context, fd *vfs.FileDescription, cb f
 // ptmxInode opens a new pty's master.
 type ptmxInode struct{ baseInode }
 
-func (p *ptmxInode) Mode() uint32 { return unix.S_IFCHR | 0o666 }
+func (p *ptmxInode) Mode() uint32 { return unix.S_IFCHR | p.fs.opts.ptmxMode }
 
 func (p *ptmxInode) Stat(context.Context, uint32) (vfs.Statx, error) {
 	return p.stat(2, p.Mode(), ptmxMajor, ptmxMinor), nil
 }
 
-func (p *ptmxInode) Open(context.Context, vfs.VirtualDentry, uint32) (vfs.FileDescriptionImpl, error) {
-	t, err := p.fs.newTerminal()
+func (p *ptmxInode) Open(ctx context.Context, _ vfs.VirtualDentry, _ uint32) (vfs.FileDescriptionImpl, error) {
+	t, err := p.fs.newTerminal(auth.CredentialsFromContext(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -236,13 +333,57 @@ type replicaInode struct {
 	index uint32
 }
 
-func (r *replicaInode) Mode() uint32 { return unix.S_IFCHR | 0o620 }
+// Mode implements vfs.Inode: the pty's, which chmod changes.
+func (r *replicaInode) Mode() uint32 {
+	if t := r.fs.lookup(r.index); t != nil {
+		_, _, mode := t.owner()
+		return unix.S_IFCHR | mode
+	}
+	return unix.S_IFCHR
+}
+
+// Owner implements vfs.Inode: the pty's owner, which chown changes.
+func (r *replicaInode) Owner() (auth.UID, auth.GID) {
+	if t := r.fs.lookup(r.index); t != nil {
+		uid, gid, _ := t.owner()
+		return uid, gid
+	}
+	return auth.RootUID, auth.RootGID
+}
 
 func (r *replicaInode) Stat(context.Context, uint32) (vfs.Statx, error) {
-	if r.fs.lookup(r.index) == nil {
+	t := r.fs.lookup(r.index)
+	if t == nil {
 		return vfs.Statx{}, unix.ENOENT
 	}
-	return r.stat(uint64(r.index)+3, r.Mode(), replicaMajor, r.index), nil
+	uid, gid, mode := t.owner()
+	st := r.stat(uint64(r.index)+3, unix.S_IFCHR|mode, replicaMajor, r.index)
+	st.Uid, st.Gid = uint32(uid), uint32(gid)
+	return st, nil
+}
+
+// SetStat implements vfs.Inode: chmod and chown of the pty (the vfs has
+// checked the caller's right); times are accepted and not kept.
+func (r *replicaInode) SetStat(_ context.Context, opts *vfs.SetStatOptions) error {
+	t := r.fs.lookup(r.index)
+	if t == nil {
+		return unix.ENOENT
+	}
+	if opts.Mask&unix.STATX_SIZE != 0 {
+		return unix.EINVAL
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if opts.Mask&unix.STATX_MODE != 0 {
+		t.mode = opts.Mode & 0o7777
+	}
+	if opts.Mask&unix.STATX_UID != 0 {
+		t.uid = opts.UID
+	}
+	if opts.Mask&unix.STATX_GID != 0 {
+		t.gid = opts.GID
+	}
+	return nil
 }
 
 // Open implements vfs.Inode: EIO while the master keeps the pty locked.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 
+	"carapace.dev/carapace/pkg/sentry/kernel/auth"
 	"carapace.dev/carapace/pkg/waiter"
 	"golang.org/x/sys/unix"
 )
@@ -79,6 +80,18 @@ type Terminal struct {
 	masterOpen   bool
 	replicaOpens int
 	hadReplica   bool
+
+	// The replica's owner and permission bits (/dev/pts/N).
+	uid  auth.UID
+	gid  auth.GID
+	mode uint32
+}
+
+// owner returns the replica's owner and permission bits.
+func (t *Terminal) owner() (auth.UID, auth.GID, uint32) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.uid, t.gid, t.mode
 }
 
 // Index returns the pty number (TIOCGPTN, the N of /dev/pts/N).

@@ -563,14 +563,11 @@ func (i *inode) ensureDirHandle(ctx context.Context) error {
 	if i.dirHandle != nil {
 		return nil
 	}
-	h, err := i.file.Clone(ctx)
+	h, _, _, host, err := i.file.CloneOpen(ctx, p9.OpenFlags(unix.O_RDONLY|unix.O_DIRECTORY))
 	if err != nil {
 		return err
 	}
-	if _, _, host, err := h.Open(ctx, p9.OpenFlags(unix.O_RDONLY|unix.O_DIRECTORY)); err != nil {
-		h.Close(context.Background())
-		return err
-	} else if host != nil {
+	if host != nil {
 		host.Close()
 	}
 	i.dirHandle = h
@@ -590,6 +587,14 @@ type dirState struct {
 	// buf holds entries buf[0] = entry bufStart onwards.
 	buf      []p9.Dirent
 	bufStart int64
+	// atEnd says that the listing ends at entry end: a Treaddir there
+	// returned nothing, or the reply before it was known to be the last
+	// (p9.ClientFile.ReaddirEnd). The listing's end is remembered until it is restarted from 0 (rewinddir):
+	// whether entries added after opendir appear is unspecified (POSIX
+	// readdir), and asking again costs a round trip each time a reader,
+	// or the overlay after it, probes the end.
+	atEnd bool
+	end   int64
 }
 
 // iterDirentsLocked lists i from offset. Offsets 0 and 1 are "." and "..";
@@ -599,6 +604,7 @@ type dirState struct {
 func (i *inode) iterDirentsLocked(ctx context.Context, st *dirState, offset int64, parentIno uint64, cb func(vfs.Dirent) bool) (int64, error) {
 	if offset == 0 {
 		st.buf = st.buf[:0]
+		st.atEnd = false
 		if !cb(vfs.Dirent{Name: ".", Ino: i.ino, Type: unix.DT_DIR, NextOff: 1}) {
 			return 0, nil
 		}
@@ -619,10 +625,14 @@ func (i *inode) iterDirentsLocked(ctx context.Context, st *dirState, offset int6
 			return offset, nil // past what was listed: the end
 		}
 		if idx < st.bufStart || idx >= st.bufStart+int64(len(st.buf)) {
-			ents, err := i.dirHandle.Readdir(ctx, st.cookies[idx], readdirBatch)
+			if st.atEnd && idx == st.end {
+				return offset, nil
+			}
+			ents, end, err := i.dirHandle.ReaddirEnd(ctx, st.cookies[idx], readdirBatch)
 			if err != nil {
 				return offset, err
 			}
+			st.atEnd, st.end = end, idx+int64(len(ents))
 			if len(ents) == 0 {
 				return offset, nil
 			}

@@ -163,13 +163,8 @@ func (d *regularData) ensureHandle(ctx context.Context, i *inode, flags uint32) 
 
 // openHandle opens a clone of i's fid with flags.
 func (i *inode) openHandle(ctx context.Context, flags uint32) (handle, error) {
-	f, err := i.file.Clone(ctx)
+	f, _, _, host, err := i.file.CloneOpen(ctx, p9.OpenFlags(flags))
 	if err != nil {
-		return handle{}, err
-	}
-	_, _, host, err := f.Open(ctx, p9.OpenFlags(flags))
-	if err != nil {
-		f.Close(context.Background())
 		return handle{}, err
 	}
 	return handle{file: f, host: host}, nil

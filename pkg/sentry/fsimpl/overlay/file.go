@@ -233,18 +233,7 @@ func (f *dirFD) IterDirents(ctx context.Context, fd *vfs.FileDescription, cb fun
 func (f *dirFD) Seek(_ context.Context, _ *vfs.FileDescription, offset int64, whence int32) (int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	switch whence {
-	case unix.SEEK_SET:
-	case unix.SEEK_CUR:
-		offset += f.off
-	default:
-		return 0, unix.EINVAL
-	}
-	if offset < 0 {
-		return 0, unix.EINVAL
-	}
-	f.off = offset
-	return offset, nil
+	return vfs.MoveDirOffset(&f.off, offset, whence)
 }
 
 // Read implements vfs.FileDescriptionImpl.

@@ -662,17 +662,8 @@ func iterSnapshot(i *inode, es []vfs.Dirent, offset int64, parentIno uint64, cb 
 	if i.removed.Load() {
 		return offset
 	}
-	if offset == 0 {
-		if !cb(vfs.Dirent{Name: ".", Ino: i.ino, Type: unix.DT_DIR, NextOff: 1}) {
-			return 0
-		}
-		offset = 1
-	}
-	if offset == 1 {
-		if !cb(vfs.Dirent{Name: "..", Ino: parentIno, Type: unix.DT_DIR, NextOff: 2}) {
-			return 1
-		}
-		offset = 2
+	if !vfs.IterDots(&offset, i.ino, parentIno, 2, cb) {
+		return offset
 	}
 	for ; offset-2 < int64(len(es)); offset++ {
 		d := es[offset-2]

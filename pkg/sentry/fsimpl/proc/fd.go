@@ -93,6 +93,22 @@ func fdOpen(ctx context.Context, ref *node, fd int32) error {
 // fileOf returns the file at descriptor fd of the node's task, with a
 // reference the caller must drop.
 func fileOf(ctx context.Context, ref *node, fd int32) (*vfs.FileDescription, error) {
+	fdt, err := fdTableOf(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	defer fdt.DecRef(ctx)
+	file := fdt.GetFile(fd)
+	if file == nil {
+		return nil, unix.ENOENT
+	}
+	return file, nil
+}
+
+// fdTableOf returns the FD table of the node's task, with a reference
+// the caller must drop: ENOENT once the task or its table is gone, EACCES
+// for a caller that may not ptrace the task.
+func fdTableOf(ctx context.Context, ref *node) (*kernel.FDTable, error) {
 	t := ref.task()
 	if t == nil {
 		return nil, unix.ENOENT
@@ -104,12 +120,7 @@ func fileOf(ctx context.Context, ref *node, fd int32) (*vfs.FileDescription, err
 	if fdt == nil {
 		return nil, unix.ENOENT
 	}
-	defer fdt.DecRef(ctx)
-	file := fdt.GetFile(fd)
-	if file == nil {
-		return nil, unix.ENOENT
-	}
-	return file, nil
+	return fdt, nil
 }
 
 // fdNode is the common part of fd links and fdinfo files: it exists only
@@ -204,16 +215,9 @@ func describeFile(ctx context.Context, t *kernel.Task, file *vfs.FileDescription
 // fdinfoFile is /proc/[pid]/fdinfo/N.
 func (f *filesystem) fdinfoFile(ref *node, fd int32) *fileNode {
 	n := f.newFile(taskIno(ref.who.tid, kindFdinfo, fd), ref.who, 0o444, func(ctx context.Context) ([]byte, error) {
-		t := ref.task()
-		if t == nil {
-			return nil, unix.ENOENT
-		}
-		if !mayPtrace(ctx, t) {
-			return nil, unix.EACCES
-		}
-		fdt := t.FDTableRef()
-		if fdt == nil {
-			return nil, unix.ENOENT
+		fdt, err := fdTableOf(ctx, ref)
+		if err != nil {
+			return nil, err
 		}
 		defer fdt.DecRef(ctx)
 		file, flags, ok := fdt.Get(fd)

@@ -279,17 +279,8 @@ func (d *dirNode) IterDirents(ctx context.Context, offset int64, parentIno uint6
 	if !d.exists() {
 		return offset, unix.ENOENT
 	}
-	if offset == 0 {
-		if !cb(vfs.Dirent{Name: ".", Ino: d.ino, Type: unix.DT_DIR, NextOff: 1}) {
-			return 0, nil
-		}
-		offset = 1
-	}
-	if offset == 1 {
-		if !cb(vfs.Dirent{Name: "..", Ino: parentIno, Type: unix.DT_DIR, NextOff: 2}) {
-			return 1, nil
-		}
-		offset = 2
+	if !vfs.IterDots(&offset, d.ino, parentIno, 2, cb) {
+		return offset, nil
 	}
 	list := d.list(ctx)
 	for i := offset - 2; i < int64(len(list)); i++ {
@@ -311,47 +302,12 @@ func (d *dirNode) Open(context.Context, vfs.VirtualDentry, uint32) (vfs.FileDesc
 	if !d.exists() {
 		return nil, unix.ENOENT
 	}
-	return &dirFile{dir: d}, nil
+	return &dirFile{vfs.NewDirectoryFile(d)}, nil
 }
 
 // dirFile is an open proc directory.
 type dirFile struct {
-	vfs.FileDescriptionDefaults
-	dir *dirNode
-	mu  sync.Mutex
-	off int64
-}
-
-// IterDirents implements vfs.FileDescriptionImpl.
-func (f *dirFile) IterDirents(ctx context.Context, fd *vfs.FileDescription, cb func(vfs.Dirent) bool) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	off, err := f.dir.IterDirents(ctx, f.off, vfs.ParentIno(ctx, fd.VirtualDentry()), cb)
-	f.off = off
-	return err
-}
-
-// Seek implements vfs.FileDescriptionImpl.
-func (f *dirFile) Seek(_ context.Context, _ *vfs.FileDescription, offset int64, whence int32) (int64, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	switch whence {
-	case unix.SEEK_SET:
-	case unix.SEEK_CUR:
-		offset += f.off
-	default:
-		return 0, unix.EINVAL
-	}
-	if offset < 0 {
-		return 0, unix.EINVAL
-	}
-	f.off = offset
-	return offset, nil
-}
-
-// Read implements vfs.FileDescriptionImpl.
-func (*dirFile) Read(context.Context, *vfs.FileDescription, usermem.IOSequence, vfs.ReadOptions) (int64, error) {
-	return 0, unix.EISDIR
+	*vfs.DirectoryFile
 }
 
 // PRead implements vfs.FileDescriptionImpl.
@@ -423,55 +379,22 @@ func (n *fileNode) Open(ctx context.Context, _ vfs.VirtualDentry, flags uint32) 
 	if !n.exists() {
 		return nil, unix.ENOENT
 	}
-	f := &seqFile{node: n}
+	var data []byte
 	if flags&unix.O_ACCMODE != unix.O_WRONLY {
 		// Snapshot now: the reader sees the state at open, in one piece.
-		data, err := n.gen(ctx)
-		if err != nil {
+		var err error
+		if data, err = n.gen(ctx); err != nil {
 			return nil, err
 		}
-		f.data = data
 	}
-	return f, nil
+	return &seqFile{BytesFile: vfs.NewBytesFile(data), node: n}, nil
 }
 
-// seqFile serves one snapshot of a generated file.
+// seqFile serves one snapshot of a generated file, and passes writes to
+// the node.
 type seqFile struct {
-	vfs.FileDescriptionDefaults
+	*vfs.BytesFile
 	node *fileNode
-	mu   sync.Mutex
-	data []byte
-	off  int64
-}
-
-func (f *seqFile) readAt(ctx context.Context, dst usermem.IOSequence, off int64) (int64, error) {
-	if off < 0 {
-		return 0, unix.EINVAL
-	}
-	if off >= int64(len(f.data)) {
-		return 0, nil
-	}
-	n, err := dst.CopyOut(ctx, f.data[off:])
-	if n > 0 {
-		return int64(n), nil
-	}
-	return 0, err
-}
-
-// Read implements vfs.FileDescriptionImpl.
-func (f *seqFile) Read(ctx context.Context, _ *vfs.FileDescription, dst usermem.IOSequence, _ vfs.ReadOptions) (int64, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n, err := f.readAt(ctx, dst, f.off)
-	f.off += n
-	return n, err
-}
-
-// PRead implements vfs.FileDescriptionImpl.
-func (f *seqFile) PRead(ctx context.Context, _ *vfs.FileDescription, dst usermem.IOSequence, off int64, _ vfs.ReadOptions) (int64, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.readAt(ctx, dst, off)
 }
 
 // maxWrite bounds what a proc file accepts in one write.
@@ -500,26 +423,6 @@ func (f *seqFile) PWrite(ctx context.Context, _ *vfs.FileDescription, src userme
 		return 0, err
 	}
 	return int64(c), nil
-}
-
-// Seek implements vfs.FileDescriptionImpl.
-func (f *seqFile) Seek(_ context.Context, _ *vfs.FileDescription, offset int64, whence int32) (int64, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	switch whence {
-	case unix.SEEK_SET:
-	case unix.SEEK_CUR:
-		offset += f.off
-	case unix.SEEK_END:
-		offset += int64(len(f.data))
-	default:
-		return 0, unix.EINVAL
-	}
-	if offset < 0 {
-		return 0, unix.EINVAL
-	}
-	f.off = offset
-	return offset, nil
 }
 
 // parsePID parses a /proc directory name as a PID; ok is false for

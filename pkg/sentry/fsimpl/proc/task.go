@@ -39,7 +39,16 @@ func (f *filesystem) processDir(who owner) *dirNode {
 		kind = kindTaskDir
 	}
 	d := f.newDir(taskIno(who.tid, kind, 0), who, 0o555, nil)
-	d.list = func(context.Context) []child { return f.processEntries(who) }
+	d.list = func(context.Context) []child { return f.processEntries(who, false) }
+	return d
+}
+
+// threadDir is /proc/[pid]/task/[tid]: the process's files as one of its
+// threads sees them; they differ where Linux reports per-thread values
+// (io).
+func (f *filesystem) threadDir(who owner) *dirNode {
+	d := f.processDir(who)
+	d.list = func(context.Context) []child { return f.processEntries(who, true) }
 	return d
 }
 
@@ -47,8 +56,9 @@ func (f *filesystem) processDir(who owner) *dirNode {
 // of a nil task.
 type taskGen func(ctx context.Context, tg *kernel.ThreadGroup, t *kernel.Task) ([]byte, error)
 
-// processEntries lists the files of a process or thread directory.
-func (f *filesystem) processEntries(who owner) []child {
+// processEntries lists the files of a process directory, or of a thread
+// directory (under task/) when thread is set.
+func (f *filesystem) processEntries(who owner, thread bool) []child {
 	ref := &node{fs: f, who: who}
 	kind := kindFirstFile
 	var out []child
@@ -140,7 +150,11 @@ func (f *filesystem) processEntries(who owner) []child {
 	})
 	out = append(out, child{"fd", f.fdDir(who, false)}, child{"fdinfo", f.fdDir(who, true)})
 	file("gid_map", 0o444, idMap)
-	file("io", 0o400, ioAccounting)
+	if thread {
+		file("io", 0o400, threadIOAccounting)
+	} else {
+		file("io", 0o400, ioAccounting)
+	}
 	file("limits", 0o444, limits)
 	// No audit session: the "unset" values.
 	file("loginuid", 0o444, fixedText("4294967295"))
@@ -209,7 +223,7 @@ func (f *filesystem) processEntries(who owner) []child {
 			var cs []child
 			for _, t := range tg.Tasks() {
 				if id := f.ns.IDOfTask(t); id > 0 {
-					cs = append(cs, child{strconv.Itoa(int(id)), f.processDir(owner{who.pid, t.ThreadID()})})
+					cs = append(cs, child{strconv.Itoa(int(id)), f.threadDir(owner{who.pid, t.ThreadID()})})
 				}
 			}
 			return cs
@@ -226,9 +240,22 @@ func (f *filesystem) processEntries(who owner) []child {
 // the Sentry's files are in memory or behind the Gofer, so no block
 // device I/O is attributable to the process.
 func ioAccounting(_ context.Context, tg *kernel.ThreadGroup, _ *kernel.Task) ([]byte, error) {
-	c := tg.IOCounts()
+	return ioText(tg.IOTotals()), nil
+}
+
+// threadIOAccounting is /proc/[pid]/task/[tid]/io: that thread's own
+// counts (zero once it has exited, as its task is gone).
+func threadIOAccounting(_ context.Context, _ *kernel.ThreadGroup, t *kernel.Task) ([]byte, error) {
+	var c kernel.IOSnapshot
+	if t != nil {
+		c = t.IOCounts().Snapshot()
+	}
+	return ioText(c), nil
+}
+
+func ioText(c kernel.IOSnapshot) []byte {
 	return fmt.Appendf(nil, "rchar: %d\nwchar: %d\nsyscr: %d\nsyscw: %d\nread_bytes: 0\nwrite_bytes: 0\ncancelled_write_bytes: 0\n",
-		c.ReadBytes.Load(), c.WriteBytes.Load(), c.ReadCalls.Load(), c.WriteCalls.Load()), nil
+		c.ReadBytes, c.WriteBytes, c.ReadCalls, c.WriteCalls)
 }
 
 // fixedText returns a generator of the same text for every process.
@@ -647,37 +674,35 @@ func noNewPrivs(t *kernel.Task) bool { return taskNoNewPrivs(t) }
 // mounts renders /proc/[pid]/mounts (fstab format), seen from the
 // task's root.
 func (f *filesystem) mounts(ctx context.Context, _ *kernel.ThreadGroup, t *kernel.Task) ([]byte, error) {
-	if t == nil {
-		return nil, nil
-	}
-	root, ok := rootOf(ctx, t)
-	if !ok {
-		return nil, nil
-	}
-	defer root.DecRef(ctx)
-	var b bytes.Buffer
-	for _, m := range f.k.VFS().MountsFrom(ctx, root) {
-		fmt.Fprintf(&b, "%s %s %s %s 0 0\n", escapeMountPath(mountSource(m)), escapeMountPath(m.MountPoint), m.FSType, mountOpts(m))
-	}
-	return b.Bytes(), nil
+	return f.mountTable(ctx, t, func(b *bytes.Buffer, m vfs.MountInfo) {
+		fmt.Fprintf(b, "%s %s %s %s 0 0\n", escapeMountPath(mountSource(m)), escapeMountPath(m.MountPoint), m.FSType, mountOpts(m))
+	}), nil
 }
 
 // mountinfo renders /proc/[pid]/mountinfo (proc(5)).
 func (f *filesystem) mountinfo(ctx context.Context, _ *kernel.ThreadGroup, t *kernel.Task) ([]byte, error) {
+	return f.mountTable(ctx, t, func(b *bytes.Buffer, m vfs.MountInfo) {
+		fmt.Fprintf(b, "%d %d 0:%d %s %s %s - %s %s %s\n", m.ID, m.ParentID, m.DevMinor,
+			escapeMountPath(m.Root), escapeMountPath(m.MountPoint), mountOpts(m), m.FSType, escapeMountPath(mountSource(m)), rwOpt(m))
+	}), nil
+}
+
+// mountTable renders one row per mount that t sees from its root; nothing
+// once the task or its root is gone.
+func (f *filesystem) mountTable(ctx context.Context, t *kernel.Task, row func(*bytes.Buffer, vfs.MountInfo)) []byte {
 	if t == nil {
-		return nil, nil
+		return nil
 	}
 	root, ok := rootOf(ctx, t)
 	if !ok {
-		return nil, nil
+		return nil
 	}
 	defer root.DecRef(ctx)
 	var b bytes.Buffer
 	for _, m := range f.k.VFS().MountsFrom(ctx, root) {
-		fmt.Fprintf(&b, "%d %d 0:%d %s %s %s - %s %s %s\n", m.ID, m.ParentID, m.DevMinor,
-			escapeMountPath(m.Root), escapeMountPath(m.MountPoint), mountOpts(m), m.FSType, escapeMountPath(mountSource(m)), rwOpt(m))
+		row(&b, m)
 	}
-	return b.Bytes(), nil
+	return b.Bytes()
 }
 
 // mountSource is the source field of mounts and mountinfo: what mount(2)

@@ -9,12 +9,10 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"sync"
 	"time"
 
 	"carapace.dev/carapace/pkg/sentry/kernel/auth"
 	"carapace.dev/carapace/pkg/sentry/vfs"
-	"carapace.dev/carapace/pkg/usermem"
 	"golang.org/x/sys/unix"
 )
 
@@ -213,36 +211,7 @@ func (d *dirNode) IterDirents(ctx context.Context, offset int64, parentIno uint6
 
 // Open implements vfs.Inode.
 func (d *dirNode) Open(context.Context, vfs.VirtualDentry, uint32) (vfs.FileDescriptionImpl, error) {
-	return &dirFile{dir: d}, nil
-}
-
-// dirFile is an open sysfs directory.
-type dirFile struct {
-	vfs.FileDescriptionDefaults
-	dir *dirNode
-	mu  sync.Mutex
-	off int64
-}
-
-// IterDirents implements vfs.FileDescriptionImpl.
-func (f *dirFile) IterDirents(ctx context.Context, fd *vfs.FileDescription, cb func(vfs.Dirent) bool) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	off, err := f.dir.IterDirents(ctx, f.off, vfs.ParentIno(ctx, fd.VirtualDentry()), cb)
-	f.off = off
-	return err
-}
-
-// Seek implements vfs.FileDescriptionImpl.
-func (f *dirFile) Seek(_ context.Context, _ *vfs.FileDescription, offset int64, whence int32) (int64, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return seek(&f.off, 0, offset, whence)
-}
-
-// Read implements vfs.FileDescriptionImpl.
-func (*dirFile) Read(context.Context, *vfs.FileDescription, usermem.IOSequence, vfs.ReadOptions) (int64, error) {
-	return 0, unix.EISDIR
+	return vfs.NewSizelessDirectoryFile(d), nil
 }
 
 // fileNode is a read-only file with fixed contents.
@@ -253,65 +222,5 @@ type fileNode struct {
 
 // Open implements vfs.Inode.
 func (n *fileNode) Open(context.Context, vfs.VirtualDentry, uint32) (vfs.FileDescriptionImpl, error) {
-	return &file{data: n.data}, nil
-}
-
-// file is an open sysfs file.
-type file struct {
-	vfs.FileDescriptionDefaults
-	data []byte
-	mu   sync.Mutex
-	off  int64
-}
-
-func (f *file) readAt(ctx context.Context, dst usermem.IOSequence, off int64) (int64, error) {
-	if off < 0 {
-		return 0, unix.EINVAL
-	}
-	if off >= int64(len(f.data)) {
-		return 0, nil
-	}
-	n, err := dst.CopyOut(ctx, f.data[off:])
-	if n > 0 {
-		return int64(n), nil
-	}
-	return 0, err
-}
-
-// Read implements vfs.FileDescriptionImpl.
-func (f *file) Read(ctx context.Context, _ *vfs.FileDescription, dst usermem.IOSequence, _ vfs.ReadOptions) (int64, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n, err := f.readAt(ctx, dst, f.off)
-	f.off += n
-	return n, err
-}
-
-// PRead implements vfs.FileDescriptionImpl.
-func (f *file) PRead(ctx context.Context, _ *vfs.FileDescription, dst usermem.IOSequence, off int64, _ vfs.ReadOptions) (int64, error) {
-	return f.readAt(ctx, dst, off)
-}
-
-// Seek implements vfs.FileDescriptionImpl.
-func (f *file) Seek(_ context.Context, _ *vfs.FileDescription, offset int64, whence int32) (int64, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return seek(&f.off, int64(len(f.data)), offset, whence)
-}
-
-func seek(cur *int64, size, offset int64, whence int32) (int64, error) {
-	switch whence {
-	case unix.SEEK_SET:
-	case unix.SEEK_CUR:
-		offset += *cur
-	case unix.SEEK_END:
-		offset += size
-	default:
-		return 0, unix.EINVAL
-	}
-	if offset < 0 {
-		return 0, unix.EINVAL
-	}
-	*cur = offset
-	return offset, nil
+	return vfs.NewBytesFile(n.data), nil
 }

@@ -11,7 +11,6 @@ import (
 	"carapace.dev/carapace/pkg/sentry/fsimpl/pipe"
 	"carapace.dev/carapace/pkg/sentry/kernel/auth"
 	"carapace.dev/carapace/pkg/sentry/vfs"
-	"carapace.dev/carapace/pkg/usermem"
 	"golang.org/x/sys/unix"
 )
 
@@ -207,7 +206,7 @@ func (i *inode) Open(ctx context.Context, vd vfs.VirtualDentry, flags uint32) (v
 	case unix.S_IFREG:
 		return &regularFile{inode: i}, nil
 	case unix.S_IFDIR:
-		return &dirFile{inode: i, vd: vd}, nil
+		return vfs.NewDirectoryFile(i), nil
 	case unix.S_IFIFO:
 		return i.fifo.OpenFIFO(ctx, flags)
 	case unix.S_IFCHR:
@@ -422,17 +421,8 @@ func (i *inode) IterDirents(_ context.Context, offset int64, parentIno uint64, c
 		// A removed directory lists nothing, not even "." and "..".
 		return offset, nil
 	}
-	if offset == 0 {
-		if !cb(vfs.Dirent{Name: ".", Ino: i.ino, Type: unix.DT_DIR, NextOff: 1}) {
-			return 0, nil
-		}
-		offset = 1
-	}
-	if offset == 1 {
-		if !cb(vfs.Dirent{Name: "..", Ino: parentIno, Type: unix.DT_DIR, NextOff: firstCookie}) {
-			return 1, nil
-		}
-		offset = firstCookie
+	if !vfs.IterDots(&offset, i.ino, parentIno, firstCookie, cb) {
+		return offset, nil
 	}
 	// Copy one entry at a time under the lock and call cb without it, so
 	// that cb may take other locks (copy to user memory).
@@ -453,45 +443,4 @@ func (i *inode) IterDirents(_ context.Context, offset int64, parentIno uint64, c
 		}
 		offset = d.NextOff
 	}
-}
-
-// dirFile is an open directory.
-type dirFile struct {
-	vfs.FileDescriptionDefaults
-	inode *inode
-	vd    vfs.VirtualDentry
-	mu    sync.Mutex
-	off   int64
-}
-
-// IterDirents implements vfs.FileDescriptionImpl.
-func (f *dirFile) IterDirents(ctx context.Context, fd *vfs.FileDescription, cb func(vfs.Dirent) bool) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	off, err := f.inode.IterDirents(ctx, f.off, vfs.ParentIno(ctx, fd.VirtualDentry()), cb)
-	f.off = off
-	return err
-}
-
-// Seek implements vfs.FileDescriptionImpl.
-func (f *dirFile) Seek(_ context.Context, _ *vfs.FileDescription, offset int64, whence int32) (int64, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	switch whence {
-	case unix.SEEK_SET:
-	case unix.SEEK_CUR:
-		offset += f.off
-	default:
-		return 0, unix.EINVAL
-	}
-	if offset < 0 {
-		return 0, unix.EINVAL
-	}
-	f.off = offset
-	return offset, nil
-}
-
-// Read implements vfs.FileDescriptionImpl.
-func (f *dirFile) Read(context.Context, *vfs.FileDescription, usermem.IOSequence, vfs.ReadOptions) (int64, error) {
-	return 0, unix.EISDIR
 }

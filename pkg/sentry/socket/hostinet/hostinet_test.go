@@ -30,18 +30,10 @@ func newEnv(t testing.TB) *env {
 	return &env{t: t, ctx: context.Background(), v4: NewProvider(v, unix.AF_INET), v6: NewProvider(v, unix.AF_INET6)}
 }
 
+// tsock is a socket under test with its file, in an env.
 type tsock struct {
-	e      *env
-	fd     *vfs.FileDescription
-	closed bool
-	socket.Socket
-}
-
-func (s *tsock) close() {
-	if !s.closed {
-		s.closed = true
-		s.fd.DecRef(s.e.ctx)
-	}
+	e *env
+	*sockettest.Sock
 }
 
 func (e *env) socket(p *Provider, stype, proto int) *tsock {
@@ -54,9 +46,7 @@ func (e *env) socket(p *Provider, stype, proto int) *tsock {
 }
 
 func (e *env) wrap(fd *vfs.FileDescription) *tsock {
-	ts := &tsock{e: e, fd: fd, Socket: fd.Impl().(socket.Socket)}
-	e.t.Cleanup(ts.close)
-	return ts
+	return &tsock{e: e, Sock: sockettest.NewSock(e.t, fd)}
 }
 
 func inet4(ip [4]byte, port uint16) []byte {
@@ -83,17 +73,7 @@ func portOf(b []byte) uint16 { return binary.BigEndian.Uint16(b[2:]) }
 // EAGAIN and a retry, through the notifier's wake-ups only.
 func (s *tsock) wait(mask waiter.EventMask) {
 	s.e.t.Helper()
-	e, ch := waiter.NewChannelEntry(mask)
-	s.EventRegister(e)
-	defer s.EventUnregister(e)
-	deadline := time.After(10 * time.Second)
-	for s.Readiness(mask) == 0 {
-		select {
-		case <-ch:
-		case <-deadline:
-			s.e.t.Fatalf("timed out waiting for events %#x", mask)
-		}
-	}
+	sockettest.WaitReady(s.e.t, s, mask)
 }
 
 func (s *tsock) sendAll(b []byte) {
@@ -350,7 +330,7 @@ func TestConnectRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	name, _ := p.SockName(nil)
-	p.close()
+	p.Close()
 	s := e.socket(e.v4, unix.SOCK_STREAM, 0)
 	if err := s.connect(name); err != unix.ECONNREFUSED {
 		t.Fatalf("connect to closed port: %v, want ECONNREFUSED", err)
@@ -433,7 +413,7 @@ func TestRefusals(t *testing.T) {
 	if err := s.Shutdown(nil, 7); err != unix.EINVAL {
 		t.Errorf("shutdown(7): %v, want EINVAL", err)
 	}
-	if _, err := s.Ioctl(e.ctx, s.fd, &usermem.BytesIO{Bytes: make([]byte, 64)}, 0, [6]uintptr{0, unix.SIOCSIFFLAGS, 0}); err != unix.ENOTTY {
+	if _, err := s.Ioctl(e.ctx, s.FD, &usermem.BytesIO{Bytes: make([]byte, 64)}, 0, [6]uintptr{0, unix.SIOCSIFFLAGS, 0}); err != unix.ENOTTY {
 		t.Errorf("ioctl(SIOCSIFFLAGS): %v, want ENOTTY", err)
 	}
 }
@@ -466,7 +446,7 @@ func TestReadiness(t *testing.T) {
 	}
 	// FIONREAD reports the queued datagram.
 	mem := &usermem.BytesIO{Bytes: make([]byte, 4)}
-	if _, err := b.Ioctl(e.ctx, b.fd, mem, 0, [6]uintptr{0, unix.SIOCINQ, 0}); err != nil {
+	if _, err := b.Ioctl(e.ctx, b.FD, mem, 0, [6]uintptr{0, unix.SIOCINQ, 0}); err != nil {
 		t.Fatal(err)
 	}
 	if v := binary.LittleEndian.Uint32(mem.Bytes); v != 1 {
@@ -480,7 +460,7 @@ func TestInterfaceIoctls(t *testing.T) {
 	s := e.socket(e.v4, unix.SOCK_DGRAM, 0)
 	mem := &usermem.BytesIO{Bytes: make([]byte, 4096)}
 	copy(mem.Bytes, "lo\x00")
-	if _, err := s.Ioctl(e.ctx, s.fd, mem, 0, [6]uintptr{0, unix.SIOCGIFINDEX, 0}); err != nil {
+	if _, err := s.Ioctl(e.ctx, s.FD, mem, 0, [6]uintptr{0, unix.SIOCGIFINDEX, 0}); err != nil {
 		t.Fatal(err)
 	}
 	idx := binary.LittleEndian.Uint32(mem.Bytes[16:])
@@ -495,7 +475,7 @@ func TestInterfaceIoctls(t *testing.T) {
 	clear(mem.Bytes)
 	binary.LittleEndian.PutUint32(mem.Bytes, 40*16)
 	binary.LittleEndian.PutUint64(mem.Bytes[8:], 64)
-	if _, err := s.Ioctl(e.ctx, s.fd, mem, 0, [6]uintptr{0, unix.SIOCGIFCONF, 0}); err != nil {
+	if _, err := s.Ioctl(e.ctx, s.FD, mem, 0, [6]uintptr{0, unix.SIOCGIFCONF, 0}); err != nil {
 		t.Fatal(err)
 	}
 	n := int(binary.LittleEndian.Uint32(mem.Bytes))
@@ -518,7 +498,7 @@ func TestReleaseUnregisters(t *testing.T) {
 	s := e.socket(e.v4, unix.SOCK_STREAM, 0)
 	fd := s.Socket.(*sock).fd
 	n, _ := hostNotifier()
-	s.close()
+	s.Close()
 	n.mu.RLock()
 	_, still := n.queues[int32(fd)]
 	n.mu.RUnlock()

@@ -57,28 +57,10 @@ func (p *Provider) NewSocket(ctx context.Context, stype, protocol int) (*vfs.Fil
 		}
 		return p.newFile(ctx, fd, stype, protocol, unix.O_RDWR)
 	}
-	switch stype {
-	case unix.SOCK_STREAM:
-		if protocol != 0 && protocol != unix.IPPROTO_TCP {
-			return nil, unix.EPROTONOSUPPORT
-		}
-		protocol = unix.IPPROTO_TCP
-	case unix.SOCK_DGRAM:
-		switch {
-		case protocol == 0 || protocol == unix.IPPROTO_UDP:
-			protocol = unix.IPPROTO_UDP
-		case p.family == unix.AF_INET && protocol == unix.IPPROTO_ICMP,
-			p.family == unix.AF_INET6 && protocol == unix.IPPROTO_ICMPV6:
-			// Ping sockets: the host decides (net.ipv4.ping_group_range).
-		default:
-			return nil, unix.EPROTONOSUPPORT
-		}
-	case unix.SOCK_RAW:
-		// No raw sockets, as with netstack: ping falls back to an ICMP
-		// datagram socket on EPERM.
-		return nil, unix.EPERM
-	default:
-		return nil, unix.ESOCKTNOSUPPORT
+	// For ping sockets the host decides (net.ipv4.ping_group_range).
+	protocol, err := socket.InetProtocol(p.family, stype, protocol)
+	if err != nil {
+		return nil, err
 	}
 	fd, err := unix.Socket(p.family, stype|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, protocol)
 	if err != nil {

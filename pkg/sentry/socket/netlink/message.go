@@ -94,37 +94,53 @@ func ParseAttrs(b []byte) (attrs []Attr, ok bool) {
 	return attrs, len(b) == 0
 }
 
+// The message writers (builder here, the sock_diag dump writer) share
+// these appenders, so the wire layout is spelled out once.
+
+// appendHeader appends a struct nlmsghdr; nlmsg_len stays zero until the
+// writer knows the message's whole length.
+func appendHeader(b []byte, typ, flags uint16, seq, pid uint32) []byte {
+	var h [headerSize]byte
+	binary.LittleEndian.PutUint16(h[4:], typ)
+	binary.LittleEndian.PutUint16(h[6:], flags)
+	binary.LittleEndian.PutUint32(h[8:], seq)
+	binary.LittleEndian.PutUint32(h[12:], pid)
+	return append(b, h[:]...)
+}
+
+// appendPadded appends p and pads b to the netlink alignment.
+func appendPadded(b, p []byte) []byte {
+	b = append(b, p...)
+	for len(b)%alignTo != 0 {
+		b = append(b, 0)
+	}
+	return b
+}
+
+// appendAttr appends one attribute (struct rtattr / nlattr) and its value.
+func appendAttr(b []byte, typ uint16, v []byte) []byte {
+	var h [attrHeader]byte
+	binary.LittleEndian.PutUint16(h[:], uint16(attrHeader+len(v)))
+	binary.LittleEndian.PutUint16(h[2:], typ)
+	return appendPadded(append(b, h[:]...), v)
+}
+
 // builder assembles one message: header, fixed payload, attributes.
 type builder struct {
 	b []byte
 }
 
 func newMessage(typ, flags uint16, seq, pid uint32, fixed []byte) *builder {
-	m := &builder{b: make([]byte, headerSize, headerSize+len(fixed)+128)}
-	binary.LittleEndian.PutUint16(m.b[4:], typ)
-	binary.LittleEndian.PutUint16(m.b[6:], flags)
-	binary.LittleEndian.PutUint32(m.b[8:], seq)
-	binary.LittleEndian.PutUint32(m.b[12:], pid)
+	m := &builder{b: appendHeader(make([]byte, 0, headerSize+len(fixed)+128), typ, flags, seq, pid)}
 	m.put(fixed)
 	return m
 }
 
 // put appends raw bytes, padded to the alignment.
-func (m *builder) put(p []byte) {
-	m.b = append(m.b, p...)
-	for len(m.b)%alignTo != 0 {
-		m.b = append(m.b, 0)
-	}
-}
+func (m *builder) put(p []byte) { m.b = appendPadded(m.b, p) }
 
 // attr appends one attribute.
-func (m *builder) attr(typ uint16, v []byte) {
-	var h [attrHeader]byte
-	binary.LittleEndian.PutUint16(h[:], uint16(attrHeader+len(v)))
-	binary.LittleEndian.PutUint16(h[2:], typ)
-	m.b = append(m.b, h[:]...)
-	m.put(v)
-}
+func (m *builder) attr(typ uint16, v []byte) { m.b = appendAttr(m.b, typ, v) }
 
 func (m *builder) attrU32(typ uint16, v uint32) {
 	var b [4]byte

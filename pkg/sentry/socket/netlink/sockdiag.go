@@ -369,29 +369,13 @@ func (w *diagWriter) begin(typ, flags uint16, seq, pid uint32) {
 		w.cur = make([]byte, 0, maxDatagram)
 	}
 	w.start = len(w.cur)
-	var h [headerSize]byte
-	binary.LittleEndian.PutUint16(h[4:], typ)
-	binary.LittleEndian.PutUint16(h[6:], flags)
-	binary.LittleEndian.PutUint32(h[8:], seq)
-	binary.LittleEndian.PutUint32(h[12:], pid)
-	w.cur = append(w.cur, h[:]...)
+	w.cur = appendHeader(w.cur, typ, flags, seq, pid)
 }
 
 // put appends p padded to the netlink alignment.
-func (w *diagWriter) put(p []byte) {
-	w.cur = append(w.cur, p...)
-	for len(w.cur)%alignTo != 0 {
-		w.cur = append(w.cur, 0)
-	}
-}
+func (w *diagWriter) put(p []byte) { w.cur = appendPadded(w.cur, p) }
 
-func (w *diagWriter) attr(typ uint16, v []byte) {
-	var h [attrHeader]byte
-	binary.LittleEndian.PutUint16(h[:], uint16(attrHeader+len(v)))
-	binary.LittleEndian.PutUint16(h[2:], typ)
-	w.cur = append(w.cur, h[:]...)
-	w.put(v)
-}
+func (w *diagWriter) attr(typ uint16, v []byte) { w.cur = appendAttr(w.cur, typ, v) }
 
 func (w *diagWriter) attrU8(typ uint16, v uint8) { w.attr(typ, []byte{v}) }
 
@@ -413,8 +397,8 @@ func (w *diagWriter) finish() [][]byte {
 	return w.out
 }
 
-// inetMsg appends struct inet_diag_msg for e and its attributes: always
-// INET_DIAG_SHUTDOWN (and INET_DIAG_SKV6ONLY, see below); those
+// inetMsg appends struct inet_diag_msg for e and its attributes (none
+// for a connection in TIME-WAIT, as Linux): always INET_DIAG_SHUTDOWN (and INET_DIAG_SKV6ONLY, see below); those
 // idiag_ext asks for when the stack knows them: TOS, TCLASS, MEMINFO,
 // SKMEMINFO, and for TCP INFO (struct tcp_info) and CONG.
 func (w *diagWriter) inetMsg(e *netstack.ConnEntry, typ, flags uint16, seq, pid uint32, ext uint8) {
@@ -422,6 +406,9 @@ func (w *diagWriter) inetMsg(e *netstack.ConnEntry, typ, flags uint16, seq, pid 
 	var b [inetDiagMsgSize]byte
 	b[0] = uint8(e.Family)
 	b[1] = e.State
+	// idiag_timer, idiag_retrans and idiag_expires (milliseconds).
+	b[2], b[3] = e.Timer, uint8(min(e.Retransmits, 255))
+	binary.LittleEndian.PutUint32(b[52:], uint32(min(e.Expires.Milliseconds(), 1<<32-1)))
 	binary.BigEndian.PutUint16(b[4:], e.Local.Port)
 	binary.BigEndian.PutUint16(b[6:], e.Remote.Port)
 	v6 := e.Family == unix.AF_INET6
@@ -440,10 +427,20 @@ func (w *diagWriter) inetMsg(e *netstack.ConnEntry, typ, flags uint16, seq, pid 
 	binary.LittleEndian.PutUint32(b[44:], cookie[0])
 	binary.LittleEndian.PutUint32(b[48:], cookie[1])
 	binary.LittleEndian.PutUint32(b[56:], uint32(e.RecvQueue))
-	binary.LittleEndian.PutUint32(b[60:], uint32(e.SendQueue))
+	wqueue := e.SendQueue
+	if e.State == netstack.LinuxTCPListen {
+		// For a listener Linux reports the accept queue's limit here.
+		wqueue = e.Backlog
+	}
+	binary.LittleEndian.PutUint32(b[60:], uint32(wqueue))
 	binary.LittleEndian.PutUint32(b[64:], e.UID)
 	binary.LittleEndian.PutUint32(b[68:], uint32(e.Inode))
 	w.put(b[:])
+	if e.TimeWait {
+		// A timewait mini-socket has no socket state to report.
+		w.end()
+		return
+	}
 
 	want := func(attr int) bool { return ext&(1<<(attr-1)) != 0 }
 	w.attrU8(inetDiagShutdown, e.Shutdown())

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"carapace.dev/carapace/pkg/sentry/socket"
 	"carapace.dev/carapace/pkg/sentry/socket/netstack"
@@ -98,19 +97,7 @@ func (s *tsock) port(tb testing.TB) uint16 {
 }
 
 // wait blocks until s is ready for mask.
-func wait(tb testing.TB, s socket.Socket, mask waiter.EventMask) {
-	e, ch := waiter.NewChannelEntry(mask)
-	s.EventRegister(e)
-	defer s.EventUnregister(e)
-	deadline := time.After(10 * time.Second)
-	for s.Readiness(mask) == 0 {
-		select {
-		case <-ch:
-		case <-deadline:
-			tb.Fatalf("timed out waiting for %#x", mask)
-		}
-	}
-}
+var wait = sockettest.WaitReady
 
 func (e *diagEnv) listener(p *netstack.Provider, addr string) (*tsock, uint16) {
 	e.tb.Helper()
@@ -191,6 +178,8 @@ type diagEntry struct {
 	cookie             [2]uint32
 	rqueue, wqueue     uint32
 	uid, inode         uint32
+	timer, retrans     uint8
+	expires            uint32 // milliseconds
 	attrs              map[uint16][]byte
 	doneStatus, errnum int32
 	done, isErr        bool
@@ -237,6 +226,7 @@ func converse(tb testing.TB, s socket.Socket, typ, flags uint16, payload []byte)
 				}
 				p := m.Payload
 				d.family, d.state = p[0], p[1]
+				d.timer, d.retrans, d.expires = p[2], p[3], binary.LittleEndian.Uint32(p[52:])
 				d.sport, d.dport = binary.BigEndian.Uint16(p[4:]), binary.BigEndian.Uint16(p[6:])
 				copy(d.src[:], p[8:24])
 				copy(d.dst[:], p[24:40])

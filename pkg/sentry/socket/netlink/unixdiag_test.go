@@ -8,7 +8,6 @@ import (
 
 	"carapace.dev/carapace/pkg/sentry/kernel"
 	"carapace.dev/carapace/pkg/sentry/kernel/kerneltest"
-	"carapace.dev/carapace/pkg/sentry/pgalloc"
 	"carapace.dev/carapace/pkg/sentry/socket"
 	"carapace.dev/carapace/pkg/sentry/socket/netstack"
 	"carapace.dev/carapace/pkg/sentry/socket/sockettest"
@@ -28,26 +27,13 @@ type kernelEnv struct {
 }
 
 func newKernelEnv(t *testing.T) *kernelEnv {
-	mf, err := pgalloc.New("netlink-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mf.Close() })
-	k, err := kernel.New(kernel.Config{MemoryFile: mf})
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := kerneltest.NewKernel(t, "netlink-test")
 	s := newStack(t)
 	e := &kernelEnv{t: t, nl: NewProvider(k.VFS(), s), v4: netstack.NewProvider(k.VFS(), s, unix.AF_INET)}
 	k.RegisterSocketProvider(unix.AF_UNIX, unixsock.NewProvider())
 	k.RegisterSocketProvider(unix.AF_INET, e.v4)
 	k.RegisterSocketProvider(unix.AF_NETLINK, e.nl)
-	task, release, err := kerneltest.NewTask(context.Background(), k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(release)
-	e.task = task
+	e.task = kerneltest.NewTestTask(t, k)
 	return e
 }
 

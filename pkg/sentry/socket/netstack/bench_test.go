@@ -7,17 +7,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// connectedPair returns both ends of a loopback TCP connection.
-func connectedPair(tb testing.TB, e *env) (*tsock, *tsock) {
-	l, port := e.listener(e.v4, "127.0.0.1")
-	c := e.socket(e.v4, unix.SOCK_STREAM, 0)
-	if err := c.connect(inet("127.0.0.1", port)); err != nil {
-		tb.Fatal(err)
-	}
-	a, _ := l.accept()
-	return c, a
-}
-
 func BenchmarkTCPBulkLoopback(b *testing.B) {
 	c, a := connectedPair(b, newEnv(b))
 	sockettest.BenchTCPBulk(b, c.Socket, a.Socket)

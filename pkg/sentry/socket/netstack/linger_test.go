@@ -40,12 +40,7 @@ func fillUntilFull(t *testing.T, s *tsock) int {
 
 func TestLingerTimeoutEndsTheWaitButNotTheConnection(t *testing.T) {
 	e := newEnv(t)
-	l, port := e.listener(e.v4, "127.0.0.1")
-	c := e.socket(e.v4, unix.SOCK_STREAM, 0)
-	if err := c.connect(inet("127.0.0.1", port)); err != nil {
-		t.Fatal(err)
-	}
-	a, _ := l.accept()
+	c, a := connectedPair(t, e)
 	sent := fillUntilFull(t, c)
 	setLinger(t, c, 1, 1)
 	c.close() // returns after about a second: the peer has not read yet
@@ -74,12 +69,7 @@ func TestLingerTimeoutEndsTheWaitButNotTheConnection(t *testing.T) {
 
 func TestLingerWaitsForDataToDrain(t *testing.T) {
 	e := newEnv(t)
-	l, port := e.listener(e.v4, "127.0.0.1")
-	c := e.socket(e.v4, unix.SOCK_STREAM, 0)
-	if err := c.connect(inet("127.0.0.1", port)); err != nil {
-		t.Fatal(err)
-	}
-	a, _ := l.accept()
+	c, a := connectedPair(t, e)
 	sent := fillUntilFull(t, c)
 	setLinger(t, c, 1, 30)
 	got := make(chan int, 1)

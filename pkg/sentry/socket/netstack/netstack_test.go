@@ -86,17 +86,7 @@ func portOf(b []byte) uint16 { return binary.BigEndian.Uint16(b[2:]) }
 // does between EAGAIN and a retry.
 func (s *tsock) waitFor(mask waiter.EventMask) {
 	s.e.t.Helper()
-	e, ch := waiter.NewChannelEntry(mask)
-	s.EventRegister(e)
-	defer s.EventUnregister(e)
-	deadline := time.After(10 * time.Second)
-	for s.Readiness(mask) == 0 {
-		select {
-		case <-ch:
-		case <-deadline:
-			s.e.t.Fatalf("timed out waiting for events %#x", mask)
-		}
-	}
+	sockettest.WaitReady(s.e.t, s, mask)
 }
 
 func (s *tsock) send(b []byte, to []byte, flags int) (int64, error) {
@@ -191,6 +181,19 @@ func (s *tsock) getInt(level, name int) int {
 
 func (s *tsock) setInt(level, name, v int) error {
 	return s.SetSockOpt(nil, level, name, intBytes(v))
+}
+
+// connectedPair returns both ends of a loopback TCP connection: the
+// connecting socket and the one accepted for it.
+func connectedPair(tb testing.TB, e *env) (*tsock, *tsock) {
+	tb.Helper()
+	l, port := e.listener(e.v4, "127.0.0.1")
+	c := e.socket(e.v4, unix.SOCK_STREAM, 0)
+	if err := c.connect(inet("127.0.0.1", port)); err != nil {
+		tb.Fatal(err)
+	}
+	a, _ := l.accept()
+	return c, a
 }
 
 // listener returns a listening TCP socket on addr and its port.
@@ -649,12 +652,7 @@ func TestSocketOptions(t *testing.T) {
 
 func TestPeekTruncAndShutdown(t *testing.T) {
 	e := newEnv(t)
-	l, port := e.listener(e.v4, "127.0.0.1")
-	c := e.socket(e.v4, unix.SOCK_STREAM, 0)
-	if err := c.connect(inet("127.0.0.1", port)); err != nil {
-		t.Fatal(err)
-	}
-	a, _ := l.accept()
+	c, a := connectedPair(t, e)
 	c.sendAll([]byte("abcdef"))
 	a.waitFor(waiter.EventIn)
 	for a.inq() < 6 {

@@ -2,10 +2,12 @@ package netstack
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"carapace.dev/carapace/pkg/sentry/vfs"
 	"carapace.dev/carapace/pkg/tcpip"
@@ -32,7 +34,10 @@ func (r *registry) add(s *sock) {
 	r.mu.Unlock()
 }
 
+// remove drops s from the registry on close(2); its endpoints remember
+// it (orphan) for the connection's remaining life.
 func (r *registry) remove(s *sock) {
+	orphan(s)
 	r.mu.Lock()
 	delete(r.socks, s)
 	r.mu.Unlock()
@@ -46,15 +51,7 @@ func (r *registry) snapshot() []*sock {
 		out = append(out, s)
 	}
 	r.mu.Unlock()
-	slices.SortFunc(out, func(a, b *sock) int {
-		switch {
-		case a.ino < b.ino:
-			return -1
-		case a.ino > b.ino:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b *sock) int { return cmp.Compare(a.ino, b.ino) })
 	return out
 }
 
@@ -169,9 +166,18 @@ func (p *Provider) writeConnTable(b *bytes.Buffer, proto tcpip.TransportProtocol
 		procHexAddr(b, local.Addr, v6)
 		fmt.Fprintf(b, ":%04X ", local.Port)
 		procHexAddr(b, remote.Addr, v6)
+		// tr, tm->when (clock ticks of USER_HZ 100), retrnsmt and
+		// timeout (unanswered probes) from the TCP timer.
+		retrnsmt, probes := e.Retransmits, 0
+		if e.Timer == uint8(tcp.TimerKeepalive) || e.Timer == uint8(tcp.TimerProbe) {
+			retrnsmt, probes = 0, e.Retransmits
+		}
 		fmt.Fprintf(b, ":%04X %02X %08X:%08X %02X:%08X %08X %5d %8d %d ",
-			remote.Port, state, txq, rxq, 0, 0, 0, e.UID, 0, e.Inode)
+			remote.Port, state, txq, rxq, e.Timer, clockTicks(e.Expires), retrnsmt, e.UID, probes, e.Inode)
 		switch {
+		case e.TimeWait:
+			// A timewait mini-socket's refcount and address.
+			b.WriteString("3 0000000000000000")
 		case !isTCP:
 			b.WriteString("2 0000000000000000 0")
 		case listening:
@@ -188,6 +194,13 @@ func (p *Provider) writeConnTable(b *bytes.Buffer, proto tcpip.TransportProtocol
 			padLine(b, start, udp4Width)
 		}
 	}
+}
+
+// clockTicks converts a timer's remaining time to clock_t units
+// (USER_HZ = 100 a second), rounding up as jiffies do.
+func clockTicks(d time.Duration) int64 {
+	const tick = time.Second / 100
+	return int64((d + tick - 1) / tick)
 }
 
 // writeDev writes /proc/net/dev's per-interface counters.

@@ -165,12 +165,7 @@ func waitAcceptable(t *testing.T, l *tsock) {
 
 func TestTCPInfoFields(t *testing.T) {
 	e := newEnv(t)
-	l, port := e.listener(e.v4, "127.0.0.1")
-	c := e.socket(e.v4, unix.SOCK_STREAM, 0)
-	if err := c.connect(inet("127.0.0.1", port)); err != nil {
-		t.Fatal(err)
-	}
-	a, _ := l.accept()
+	c, a := connectedPair(t, e)
 	c.sendAll([]byte("ping"))
 	a.recvWait(4, 0)
 	b, err := c.GetSockOpt(nil, unix.IPPROTO_TCP, unix.TCP_INFO, 104)

@@ -47,37 +47,25 @@ func (p *Provider) Socket(t *kernel.Task, stype, protocol int) (*vfs.FileDescrip
 	return p.NewSocket(ctxOf(t), stype, protocol)
 }
 
+// transports maps the protocols of socket.InetProtocol to the stack's.
+var transports = map[int]tcpip.TransportProtocolNumber{
+	unix.IPPROTO_TCP:    tcp.ProtocolNumber,
+	unix.IPPROTO_UDP:    udp.ProtocolNumber,
+	unix.IPPROTO_ICMP:   icmp.ProtocolNumber4,
+	unix.IPPROTO_ICMPV6: icmp.ProtocolNumber6,
+}
+
 // NewSocket is Socket for callers without a task (tests, the Sentry).
 func (p *Provider) NewSocket(ctx context.Context, stype, protocol int) (*vfs.FileDescription, error) {
 	netProto := ipv4.ProtocolNumber
 	if p.family == unix.AF_INET6 {
 		netProto = ipv6.ProtocolNumber
 	}
-	var trans tcpip.TransportProtocolNumber
-	switch stype {
-	case unix.SOCK_STREAM:
-		if protocol != 0 && protocol != unix.IPPROTO_TCP {
-			return nil, unix.EPROTONOSUPPORT
-		}
-		trans, protocol = tcp.ProtocolNumber, unix.IPPROTO_TCP
-	case unix.SOCK_DGRAM:
-		switch {
-		case protocol == 0 || protocol == unix.IPPROTO_UDP:
-			trans, protocol = udp.ProtocolNumber, unix.IPPROTO_UDP
-		case p.family == unix.AF_INET && protocol == unix.IPPROTO_ICMP:
-			trans = icmp.ProtocolNumber4
-		case p.family == unix.AF_INET6 && protocol == unix.IPPROTO_ICMPV6:
-			trans = icmp.ProtocolNumber6
-		default:
-			return nil, unix.EPROTONOSUPPORT
-		}
-	case unix.SOCK_RAW:
-		// No raw sockets: ping falls back to an ICMP datagram socket on
-		// EPERM, as it does for an unprivileged user on Linux.
-		return nil, unix.EPERM
-	default:
-		return nil, unix.ESOCKTNOSUPPORT
+	protocol, err := socket.InetProtocol(p.family, stype, protocol)
+	if err != nil {
+		return nil, err
 	}
+	trans := transports[protocol]
 	ep, terr := p.stack.NewEndpoint(trans, netProto, nil)
 	if terr == tcpip.ErrUnknownProtocol {
 		return nil, unix.EPROTONOSUPPORT

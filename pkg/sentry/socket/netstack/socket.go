@@ -308,13 +308,24 @@ func (s *sock) useV4Locked() error {
 		}
 		return unix.EINVAL
 	}
-	nep, terr := s.p.stack.NewEndpoint(s.trans, ipv4.ProtocolNumber, nil)
+	return s.replaceEndpointLocked(ipv4.ProtocolNumber, false)
+}
+
+// replaceEndpointLocked gives the socket a new endpoint of netProto with
+// the old one's options, its readiness relay and its traffic class; the
+// old endpoint is closed, or aborted (a reset) if abort.
+func (s *sock) replaceEndpointLocked(netProto tcpip.NetworkProtocolNumber, abort bool) error {
+	nep, terr := s.p.stack.NewEndpoint(s.trans, netProto, nil)
 	if terr != nil {
 		return errnoOf(terr)
 	}
 	copyOptions(s.ep, nep)
 	s.ep.WaitQueue().EventUnregister(&s.relay)
-	s.ep.Close()
+	if abort {
+		s.ep.Abort()
+	} else {
+		s.ep.Close()
+	}
 	s.ep = nep
 	nep.WaitQueue().EventRegister(&s.relay, tcpip.EventMask(waiter.AllEvents))
 	s.pushTOSLocked()
@@ -578,17 +589,7 @@ func (s *sock) disconnect() error {
 			netProto = ipv6.ProtocolNumber
 		}
 	}
-	nep, terr := s.p.stack.NewEndpoint(s.trans, netProto, nil)
-	if terr != nil {
-		return errnoOf(terr)
-	}
-	copyOptions(s.ep, nep)
-	s.ep.WaitQueue().EventUnregister(&s.relay)
-	s.ep.Abort()
-	s.ep = nep
-	nep.WaitQueue().EventRegister(&s.relay, tcpip.EventMask(waiter.AllEvents))
-	s.pushTOSLocked()
-	return nil
+	return s.replaceEndpointLocked(netProto, true)
 }
 
 // Accept implements socket.Socket.

@@ -40,12 +40,7 @@ func readStream(t *testing.T, s *tsock, want int, untilEOF bool) (int, bool) {
 // zero) and keeps it so for longer than the retransmission timeout.
 func zeroWindowPause(t *testing.T, closeSender bool) (receiver *tsock, sent int) {
 	e := newEnv(t)
-	l, port := e.listener(e.v4, "127.0.0.1")
-	c := e.socket(e.v4, unix.SOCK_STREAM, 0)
-	if err := c.connect(inet("127.0.0.1", port)); err != nil {
-		t.Fatal(err)
-	}
-	a, _ := l.accept()
+	c, a := connectedPair(t, e)
 	sent = fillUntilFull(t, c)
 	if closeSender {
 		c.close()

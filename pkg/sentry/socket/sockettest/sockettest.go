@@ -1,14 +1,18 @@
 // Package sockettest holds what the socket families' tests share: the
 // loopback TCP benchmarks every AF_INET implementation (netstack,
 // hostinet) runs through the Socket interface, so their figures compare
-// directly, and the blocking helper those benchmarks wait with.
+// directly, the blocking helpers tests and benchmarks wait with, and the
+// socket-with-its-file handle the tests hold.
 package sockettest
 
 import (
+	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"carapace.dev/carapace/pkg/sentry/socket"
+	"carapace.dev/carapace/pkg/sentry/vfs"
 	"carapace.dev/carapace/pkg/usermem"
 	"carapace.dev/carapace/pkg/waiter"
 	"golang.org/x/sys/unix"
@@ -18,6 +22,48 @@ import (
 func Seq(b []byte) usermem.IOSequence {
 	s, _ := usermem.BytesSequence(&usermem.BytesIO{Bytes: b}, 0, int64(len(b)), usermem.IOOpts{})
 	return s
+}
+
+// Sock is a socket under test and the file that holds it.
+type Sock struct {
+	socket.Socket
+	FD     *vfs.FileDescription
+	closed bool
+}
+
+// NewSock takes over the test's reference to fd, a socket's file; the end
+// of tb drops it unless Close has.
+func NewSock(tb testing.TB, fd *vfs.FileDescription) *Sock {
+	s := &Sock{Socket: fd.Impl().(socket.Socket), FD: fd}
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// Close drops the test's reference once, as close(2) of the last
+// descriptor does.
+func (s *Sock) Close() {
+	if !s.closed {
+		s.closed = true
+		s.FD.DecRef(context.Background())
+	}
+}
+
+// WaitReady blocks until s has one of mask, as the syscall layer does
+// between EAGAIN and a retry, woken by s's notifications only; after 10
+// seconds it fails tb.
+func WaitReady(tb testing.TB, s socket.Socket, mask waiter.EventMask) {
+	tb.Helper()
+	e, ch := waiter.NewChannelEntry(mask)
+	s.EventRegister(e)
+	defer s.EventUnregister(e)
+	deadline := time.After(10 * time.Second)
+	for s.Readiness(mask) == 0 {
+		select {
+		case <-ch:
+		case <-deadline:
+			tb.Fatalf("timed out waiting for events %#x", mask)
+		}
+	}
 }
 
 // Blocker does what the syscall layer does for a blocking call: retry on

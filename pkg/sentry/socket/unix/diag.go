@@ -1,6 +1,7 @@
 package unix
 
 import (
+	"cmp"
 	"slices"
 
 	sys "golang.org/x/sys/unix"
@@ -47,15 +48,7 @@ func (r *registry) sorted() []regEntry {
 		rows = append(rows, regEntry{s, ino})
 	}
 	r.mu.Unlock()
-	slices.SortFunc(rows, func(a, b regEntry) int {
-		switch {
-		case a.ino < b.ino:
-			return -1
-		case a.ino > b.ino:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(rows, func(a, b regEntry) int { return cmp.Compare(a.ino, b.ino) })
 	return rows
 }
 

@@ -12,7 +12,6 @@ import (
 	"carapace.dev/carapace/pkg/sentry/kernel"
 	"carapace.dev/carapace/pkg/sentry/kernel/auth"
 	"carapace.dev/carapace/pkg/sentry/kernel/kerneltest"
-	"carapace.dev/carapace/pkg/sentry/pgalloc"
 	"carapace.dev/carapace/pkg/sentry/socket"
 	sunix "carapace.dev/carapace/pkg/sentry/socket/unix"
 	"carapace.dev/carapace/pkg/sentry/vfs"
@@ -29,23 +28,10 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	mf, err := pgalloc.New("unix-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mf.Close() })
-	k, err := kernel.New(kernel.Config{MemoryFile: mf})
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := kerneltest.NewKernel(t, "unix-test")
 	p := sunix.NewProvider()
 	k.RegisterSocketProvider(unix.AF_UNIX, p)
-	task, release, err := kerneltest.NewTask(context.Background(), k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(release)
-	return &env{t: t, task: task, p: p}
+	return &env{t: t, task: kerneltest.NewTestTask(t, k), p: p}
 }
 
 func (e *env) pair(stype int) (*vfs.FileDescription, *vfs.FileDescription, socket.Socket, socket.Socket) {
@@ -312,14 +298,15 @@ func TestSndbufFullIsEAGAIN(t *testing.T) {
 	}
 }
 
-func BenchmarkStreamSendRecv4K(b *testing.B) {
+// benchSendRecv sends size bytes on one end of a pair of stype and
+// receives them on the other, once per iteration.
+func benchSendRecv(b *testing.B, stype, size int) {
 	e := newEnv(b)
-	fa, fb, sa, sb := e.pair(unix.SOCK_STREAM)
+	fa, fb, sa, sb := e.pair(stype)
 	defer fa.DecRef(e.task)
 	defer fb.DecRef(e.task)
-	out, in := make([]byte, 4096), make([]byte, 4096)
-	src, dst := sockettest.Seq(out), sockettest.Seq(in)
-	b.SetBytes(4096)
+	src, dst := sockettest.Seq(make([]byte, size)), sockettest.Seq(make([]byte, size))
+	b.SetBytes(int64(size))
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := sa.SendMsg(e.task, src, nil, 0, socket.ControlMessages{}); err != nil {
@@ -331,23 +318,9 @@ func BenchmarkStreamSendRecv4K(b *testing.B) {
 	}
 }
 
-func BenchmarkDgramSendRecv64(b *testing.B) {
-	e := newEnv(b)
-	fa, fb, sa, sb := e.pair(unix.SOCK_DGRAM)
-	defer fa.DecRef(e.task)
-	defer fb.DecRef(e.task)
-	out, in := make([]byte, 64), make([]byte, 64)
-	src, dst := sockettest.Seq(out), sockettest.Seq(in)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := sa.SendMsg(e.task, src, nil, 0, socket.ControlMessages{}); err != nil {
-			b.Fatal(err)
-		}
-		if _, _, _, _, err := sb.RecvMsg(e.task, dst, 0, false); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
+func BenchmarkStreamSendRecv4K(b *testing.B) { benchSendRecv(b, unix.SOCK_STREAM, 4096) }
+
+func BenchmarkDgramSendRecv64(b *testing.B) { benchSendRecv(b, unix.SOCK_DGRAM, 64) }
 
 func TestLargeStreamWriteSpansSegments(t *testing.T) {
 	e := newEnv(t)

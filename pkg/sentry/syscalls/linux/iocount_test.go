@@ -16,7 +16,7 @@ func TestIOCountsFollowReadAndWrite(t *testing.T) {
 		t.Fatalf("openat: %v", err)
 	}
 	defer call(linux.SYS_CLOSE, fd)
-	c := task.ThreadGroup().IOCounts()
+	c := task.IOCounts()
 	r0, w0, sr0, sw0 := c.ReadBytes.Load(), c.WriteBytes.Load(), c.ReadCalls.Load(), c.WriteCalls.Load()
 
 	task.CopyOut(buf, []byte("hello world"))

@@ -41,7 +41,7 @@ func isBlocking(f *vfs.FileDescription) bool {
 // blocking: the VFS never blocks, so the wait is here.
 func readFile(t *kernel.Task, f *vfs.FileDescription, dst usermem.IOSequence, offset int64) (int64, error) {
 	n, err := readFileWaiting(t, f, dst, offset)
-	t.ThreadGroup().IOCounts().AccountRead(n) // /proc/[pid]/io rchar, syscr
+	t.IOCounts().AccountRead(n) // /proc/[pid]/io rchar, syscr
 	return n, err
 }
 
@@ -99,7 +99,7 @@ func writeOnce(t *kernel.Task, f *vfs.FileDescription, src usermem.IOSequence, o
 // for room as needed, unless a signal interrupts after part was written.
 func writeFile(t *kernel.Task, f *vfs.FileDescription, src usermem.IOSequence, offset int64) (int64, error) {
 	n, err := writeFileWaiting(t, f, src, offset)
-	t.ThreadGroup().IOCounts().AccountWrite(n) // /proc/[pid]/io wchar, syscw
+	t.IOCounts().AccountWrite(n) // /proc/[pid]/io wchar, syscw
 	return n, err
 }
 
@@ -781,7 +781,7 @@ func copyBetween(t *kernel.Task, in, out *vfs.FileDescription, inOff, outOff *in
 	n, err := copyChunks(t, in, out, inOff, outOff, count)
 	// Linux counts the whole copy as one read and one write of the
 	// bytes moved, however many chunks it took.
-	c := t.ThreadGroup().IOCounts()
+	c := t.IOCounts()
 	c.AccountRead(n)
 	c.AccountWrite(n)
 	return n, err

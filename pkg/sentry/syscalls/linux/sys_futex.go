@@ -49,7 +49,7 @@ func Futex(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 				timeout = max(time.Duration(ts.ToNsec()-now), 0)
 			}
 		}
-		return 0, t.FutexWait(addr, private, val, bitset, timeout)
+		return futexWaitFor(t, addr, private, val, bitset, timeout)
 	case linux.FUTEX_WAKE, linux.FUTEX_WAKE_BITSET:
 		bitset := uint32(linux.FUTEX_BITSET_MATCH_ANY)
 		if cmd == linux.FUTEX_WAKE_BITSET {
@@ -147,4 +147,22 @@ func futexDeadline(t *kernel.Task, tsAddr hostarch.Addr, op int32) (time.Time, e
 		deadline = time.Now().Add(1)
 	}
 	return deadline, nil
+}
+
+// futexWaitFor is FUTEX_WAIT with a relative timeout (< 0: none). A timed
+// wait cut short by a signal resumes, if no handler runs, until the same
+// deadline (Linux's restart block); an untimed one simply restarts.
+func futexWaitFor(t *kernel.Task, addr hostarch.Addr, private bool, val, bitset uint32, timeout time.Duration) (uintptr, error) {
+	var deadline time.Time
+	if timeout >= 0 {
+		deadline = time.Now().Add(timeout)
+	}
+	err := t.FutexWait(addr, private, val, bitset, timeout)
+	if err == linux.ERESTARTSYS && timeout >= 0 {
+		t.SetRestartBlock(func(t *kernel.Task) (uintptr, error) {
+			return futexWaitFor(t, addr, private, val, bitset, max(time.Until(deadline), 0))
+		})
+		return 0, linux.ERESTART_RESTARTBLOCK
+	}
+	return 0, err
 }

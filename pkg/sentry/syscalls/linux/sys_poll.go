@@ -154,11 +154,35 @@ func Poll(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 	}
 	n, err := doPoll(t, pfds, deadline, ms == 0)
 	if err != nil {
-		// A timed poll is not restarted with its full timeout.
 		if ms > 0 {
-			return 0, unix.EINTR
+			// A timed poll resumes with the time left, unless a
+			// handler runs (EINTR), as in Linux.
+			t.SetRestartBlock(func(t *kernel.Task) (uintptr, error) {
+				return pollUntil(t, addr, nfds, deadline)
+			})
+			return 0, linux.ERESTART_RESTARTBLOCK
 		}
 		return 0, linux.ERESTARTNOHAND
+	}
+	return uintptr(n), copyOutPollfds(t, addr, pfds, raw)
+}
+
+// pollUntil is the restart of a timed poll interrupted before deadline.
+func pollUntil(t *kernel.Task, addr hostarch.Addr, nfds uint64, deadline time.Time) (uintptr, error) {
+	pfds, raw, err := pollfds(t, addr, nfds)
+	if err != nil {
+		return 0, err
+	}
+	expired := !deadline.After(time.Now())
+	if expired {
+		deadline = time.Time{}
+	}
+	n, err := doPoll(t, pfds, deadline, expired)
+	if err != nil {
+		t.SetRestartBlock(func(t *kernel.Task) (uintptr, error) {
+			return pollUntil(t, addr, nfds, deadline)
+		})
+		return 0, linux.ERESTART_RESTARTBLOCK
 	}
 	return uintptr(n), copyOutPollfds(t, addr, pfds, raw)
 }

@@ -3,6 +3,7 @@ package tcp
 import (
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"carapace.dev/carapace/pkg/tcpip"
@@ -159,6 +160,17 @@ type endpoint struct {
 	keepTimer  tcpip.Timer
 	keepProbes int
 	stateTimer tcpip.Timer // TIME-WAIT and orphaned FIN-WAIT-2
+
+	// Deadlines of the keepalive and state timers on clock, for the
+	// socket listings (Snapshot); keepArmed says the keepalive timer is
+	// pending.
+	keepArmed     bool
+	keepDeadline  time.Duration
+	stateDeadline time.Duration
+	// owner is the socket layer's handle for this endpoint (SetOwner).
+	owner any
+	// handedOut: accept(2) returned this connection of a listener.
+	handedOut atomic.Bool
 }
 
 func newEndpoint(s *stack.Stack, netProto tcpip.NetworkProtocolNumber, wq *tcpip.WaitQueue) *endpoint {
@@ -295,6 +307,7 @@ func (e *endpoint) Accept() (tcpip.Endpoint, tcpip.FullAddress, *tcpip.Error) {
 		return nil, tcpip.FullAddress{}, tcpip.ErrWouldBlock
 	}
 	c := e.acceptQ[0]
+	c.handedOut.Store(true)
 	e.acceptQ[0] = nil
 	e.acceptQ = e.acceptQ[1:]
 	return c, tcpip.FullAddress{Addr: c.id.RemoteAddress, Port: c.id.RemotePort}, nil
@@ -762,9 +775,7 @@ func (e *endpoint) teardown() {
 	}
 	e.state = StateClosed
 	e.stopRTX()
-	if e.keepTimer != nil {
-		e.keepTimer.Stop()
-	}
+	e.stopKeepTimer()
 	if e.stateTimer != nil {
 		e.stateTimer.Stop()
 	}
@@ -977,6 +988,7 @@ func (e *endpoint) closeListenerLocked() {
 }
 
 func (e *endpoint) armStateTimer(d time.Duration) {
+	e.stateDeadline = e.clock.Now() + d
 	if e.stateTimer == nil {
 		e.stateTimer = e.clock.AfterFunc(d, e.onStateTimer)
 	} else {
@@ -1175,16 +1187,26 @@ func (e *endpoint) GetSockOpt(opt tcpip.SockOpt) (int, *tcpip.Error) {
 
 func (e *endpoint) resetKeepalive() {
 	if !e.keepalive || !e.state.synchronized() {
-		if e.keepTimer != nil {
-			e.keepTimer.Stop()
-		}
+		e.stopKeepTimer()
 		return
 	}
 	e.keepProbes = 0
+	e.armKeepTimer(e.keepIdle)
+}
+
+func (e *endpoint) armKeepTimer(d time.Duration) {
+	e.keepArmed, e.keepDeadline = true, e.clock.Now()+d
 	if e.keepTimer == nil {
-		e.keepTimer = e.clock.AfterFunc(e.keepIdle, e.onKeepalive)
+		e.keepTimer = e.clock.AfterFunc(d, e.onKeepalive)
 	} else {
-		e.keepTimer.Reset(e.keepIdle)
+		e.keepTimer.Reset(d)
+	}
+}
+
+func (e *endpoint) stopKeepTimer() {
+	e.keepArmed = false
+	if e.keepTimer != nil {
+		e.keepTimer.Stop()
 	}
 }
 
@@ -1193,12 +1215,13 @@ func (e *endpoint) resetKeepalive() {
 func (e *endpoint) onKeepalive() {
 	e.mu.Lock()
 	defer e.unlock()
+	e.keepArmed = false
 	if !e.keepalive || !e.state.synchronized() {
 		return
 	}
 	idle := e.clock.Now() - e.lastRecv
 	if idle < e.keepIdle && e.keepProbes == 0 {
-		e.keepTimer.Reset(e.keepIdle - idle)
+		e.armKeepTimer(e.keepIdle - idle)
 		return
 	}
 	if e.keepProbes >= e.keepCount {
@@ -1207,5 +1230,5 @@ func (e *endpoint) onKeepalive() {
 	}
 	e.keepProbes++
 	e.transmit(header.TCPFlagAck, e.sndNxt-1, e.rcvNxt, e.scaledWindow(), nil, nil)
-	e.keepTimer.Reset(e.keepIntvl)
+	e.armKeepTimer(e.keepIntvl)
 }

@@ -483,9 +483,7 @@ func (e *endpoint) retransmitFirst() {
 func (e *endpoint) enterTimeWait() {
 	e.state = StateTimeWait
 	e.stopRTX()
-	if e.keepTimer != nil {
-		e.keepTimer.Stop()
-	}
+	e.stopKeepTimer()
 	if e.res != nil {
 		e.stack.Ports().Update(e.res, stack.PortFlags{TimeWait: true}, e.res.Dest)
 	}

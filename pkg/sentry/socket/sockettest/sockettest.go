@@ -8,6 +8,8 @@ package sockettest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -179,4 +181,30 @@ func BenchTCPPingPong(b *testing.B, c, a socket.Socket) {
 	}
 	b.StopTimer()
 	c.Shutdown(nil, unix.SHUT_RDWR)
+}
+
+// AllowPingSockets lets root's group open host ICMP echo (ping) sockets
+// for the rest of the test, as distributions that enable unprivileged ping
+// do (net.ipv4.ping_group_range), and puts the host's setting back
+// afterwards, so that host-side ping tests run rather than skip. Without
+// root, or where gid 0 is already allowed, it changes nothing.
+func AllowPingSockets(t testing.TB) {
+	const knob = "/proc/sys/net/ipv4/ping_group_range"
+	old, err := os.ReadFile(knob)
+	if err != nil || os.Geteuid() != 0 {
+		return
+	}
+	var lo, hi int
+	if _, err := fmt.Sscanf(string(old), "%d %d", &lo, &hi); err == nil && lo <= 0 && hi >= 0 {
+		return
+	}
+	if err := os.WriteFile(knob, []byte("0 0"), 0o644); err != nil {
+		t.Logf("cannot allow ping sockets: %v", err)
+		return
+	}
+	t.Cleanup(func() {
+		if err := os.WriteFile(knob, old, 0o644); err != nil {
+			t.Errorf("restoring %s to %q: %v", knob, old, err)
+		}
+	})
 }

@@ -262,6 +262,11 @@ func (fd *FileDescription) PRead(ctx context.Context, dst usermem.IOSequence, of
 	if n > 0 {
 		fd.NotifyFile(ctx, unix.IN_ACCESS)
 	}
+	if err == unix.ESPIPE && fd.Inode().Mode()&unix.S_IFMT == unix.S_IFDIR {
+		// A directory is positioned but not readable: Linux answers
+		// pread(2) as read(2), whatever the filesystem's directory file.
+		err = unix.EISDIR
+	}
 	return n, err
 }
 

@@ -20,6 +20,20 @@ class ReadWriteTest : public ::testing::Test {
   Fd fd_;
 };
 
+// Reading a directory is EISDIR for read(2) and pread(2) alike, whatever
+// filesystem holds it.
+TEST(ReadWrite, ReadOfDirectoryIsEISDIR) {
+  TempDir tmp;
+  for (const char* path : {"/", "/proc", "/sys", "/dev", tmp.path().c_str()}) {
+    Fd d(open(path, O_RDONLY | O_DIRECTORY));
+    ASSERT_TRUE(d.valid()) << path << ": " << strerror(errno);
+    char buf[8];
+    SCOPED_TRACE(path);
+    EXPECT_ERRNO(EISDIR, read(d.get(), buf, sizeof(buf)));
+    EXPECT_ERRNO(EISDIR, pread(d.get(), buf, sizeof(buf), 0));
+  }
+}
+
 TEST_F(ReadWriteTest, WriteThenReadBack) {
   const std::string data = Pattern(1000);
   EXPECT_RET(1000, write(fd_.get(), data.data(), data.size()));

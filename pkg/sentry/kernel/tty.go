@@ -212,6 +212,9 @@ func (k *Kernel) detachLocked(term *devpts.Terminal) ThreadID {
 	delete(k.sessionTTYs, st.sid)
 	fg := st.fg
 	st.sid, st.fg = 0, 0
+	// Nothing is left to remember, and keeping the entry would keep the
+	// terminal (an `exec --tty` pty) alive with the kernel.
+	delete(k.ttys, term)
 	return fg
 }
 

@@ -107,6 +107,12 @@ func TestControllingTerminalJobControl(t *testing.T) {
 	if _, err := h.Session(leader, term); !errors.Is(err, unix.ENOTTY) {
 		t.Fatalf("TIOCGSID after TIOCNOTTY: %v", err)
 	}
+	k.mu.Lock()
+	_, kept := k.ttys[term]
+	k.mu.Unlock()
+	if kept {
+		t.Fatal("the kernel still holds a terminal no session controls")
+	}
 	if err := h.SetControlling(leader, term, false); err != nil {
 		t.Fatalf("TIOCSCTTY of a free terminal: %v", err)
 	}

@@ -387,20 +387,39 @@ func (as *addressSpace) exited() bool { return as.waitExited(0) }
 // waitExited waits at most d for the stub process to exit and reports
 // whether it has.
 func (as *addressSpace) waitExited(d time.Duration) bool {
+	return as.waitExitedUntil(time.Now().Add(d))
+}
+
+// waitExitedUntil waits until deadline at most for the stub process to
+// exit and reports whether it has. A deadline already past only checks.
+func (as *addressSpace) waitExitedUntil(deadline time.Time) bool {
 	as.pidMu.Lock()
 	defer as.pidMu.Unlock()
 	if as.pidFD < 0 {
 		return true // closed only once the stub was seen to exit
 	}
 	fds := [1]unix.PollFd{{Fd: int32(as.pidFD), Events: unix.POLLIN}}
-	deadline := time.Now().Add(d)
 	for {
-		n, err := unix.Poll(fds[:], int(time.Until(deadline)/time.Millisecond))
+		n, err := unix.Poll(fds[:], pollMillis(time.Until(deadline)))
 		if err == unix.EINTR {
 			continue
 		}
 		return err == nil && n == 1
 	}
+}
+
+// pollMillis is poll(2)'s timeout for a wait with left to go: whole
+// milliseconds rounded up, and 0 once the deadline has passed. Never
+// negative: poll waits forever for any negative timeout, and a deadline
+// that passed while the caller was descheduled, or retried after EINTR,
+// must end the wait. (It once made the liveness check in Switch's
+// polling loop, waitExited(0), block until the stub died, so the thread's
+// next trap went unanswered.)
+func pollMillis(left time.Duration) int {
+	if left <= 0 {
+		return 0
+	}
+	return int((left + time.Millisecond - 1) / time.Millisecond)
 }
 
 // markDead kills the stub after a failure, so every thread's waiter sees

@@ -111,7 +111,7 @@ func waitReadable(fd int, d time.Duration) error {
 		if left <= 0 {
 			return fmt.Errorf("no answer in %v: %w", d, platform.ErrStubDied)
 		}
-		n, err := unix.Poll(fds, int(left/time.Millisecond)+1)
+		n, err := unix.Poll(fds, pollMillis(left))
 		if err == unix.EINTR || (err == nil && n == 0) {
 			continue
 		}

@@ -319,6 +319,37 @@ func TestMRemap(t *testing.T) {
 	}
 }
 
+// TestMRemapDontUnmap: MREMAP_DONTUNMAP at an address the kernel picks
+// moves the pages and leaves the old range mapped, empty.
+func TestMRemapDontUnmap(t *testing.T) {
+	ctx := context.Background()
+	m, _ := newTestMM(t)
+	base := hostarch.Addr(0x700000)
+	mustMap(t, m, anon(base, 2*pg, hostarch.ReadWrite))
+	m.CopyOut(ctx, base+pg+3, []byte("data"), usermem.IOOpts{})
+	if _, err := m.MRemap(ctx, base, 2*pg, 2*pg, MRemapOpts{DontUnmap: true}); !errors.Is(err, unix.EINVAL) {
+		t.Fatalf("DONTUNMAP without MAYMOVE: %v", err)
+	}
+	if _, err := m.MRemap(ctx, base, 2*pg, 3*pg, MRemapOpts{MayMove: true, DontUnmap: true}); !errors.Is(err, unix.EINVAL) {
+		t.Fatalf("DONTUNMAP changing the size: %v", err)
+	}
+	na, err := m.MRemap(ctx, base, 2*pg, 2*pg, MRemapOpts{MayMove: true, DontUnmap: true})
+	if err != nil || na == base {
+		t.Fatalf("DONTUNMAP move: %v, %v", na, err)
+	}
+	b := make([]byte, 4)
+	if _, err := m.CopyIn(ctx, na+pg+3, b, usermem.IOOpts{}); err != nil || string(b) != "data" {
+		t.Fatalf("moved contents %q, %v", b, err)
+	}
+	if _, err := m.CopyIn(ctx, base+pg+3, b, usermem.IOOpts{}); err != nil || string(b) != "\x00\x00\x00\x00" {
+		t.Fatalf("old range after DONTUNMAP: %q, %v; want zeroes, still mapped", b, err)
+	}
+	got := m.Mappings()
+	if len(got) != 2 {
+		t.Fatalf("mappings after DONTUNMAP: %v, want the old and the new", got)
+	}
+}
+
 func TestForkCopyOnWrite(t *testing.T) {
 	ctx := context.Background()
 	parent, mf := newTestMM(t)

@@ -236,11 +236,17 @@ type MRemapOpts struct {
 	MayMove bool          // MREMAP_MAYMOVE
 	Fixed   bool          // MREMAP_FIXED
 	NewAddr hostarch.Addr // with Fixed
+	// DontUnmap (MREMAP_DONTUNMAP, with MayMove and equal sizes) moves
+	// the pages but leaves the old range mapped as it was, empty: private
+	// anonymous memory reads zeroes there again, file and shared mappings
+	// their file.
+	DontUnmap bool
 }
 
 // MRemap resizes and/or moves the mapping at oldAddr as mremap(2) does.
 func (mm *MemoryManager) MRemap(ctx context.Context, oldAddr hostarch.Addr, oldSize, newSize uint64, opts MRemapOpts) (hostarch.Addr, error) {
-	if !oldAddr.IsPageAligned() || newSize == 0 || (opts.Fixed && !opts.MayMove) {
+	if !oldAddr.IsPageAligned() || newSize == 0 || (opts.Fixed && !opts.MayMove) ||
+		(opts.DontUnmap && (!opts.MayMove || oldSize != newSize)) {
 		return 0, unix.EINVAL
 	}
 	oldSize, ok1 := hostarch.PageRoundUp(oldSize)
@@ -266,6 +272,16 @@ func (mm *MemoryManager) MRemap(ctx context.Context, oldAddr hostarch.Addr, oldS
 	} else if oldAR.End > v.end {
 		return 0, unix.EFAULT
 	}
+	if opts.DontUnmap {
+		// The old range stays mapped: the new one is growth.
+		dataGrow := uint64(0)
+		if v.isData() {
+			dataGrow = newSize
+		}
+		if err := mm.checkGrowthLocked(newSize, dataGrow); err != nil {
+			return 0, err
+		}
+	}
 
 	if opts.Fixed {
 		if !opts.NewAddr.IsPageAligned() {
@@ -284,9 +300,16 @@ func (mm *MemoryManager) MRemap(ctx context.Context, oldAddr hostarch.Addr, oldS
 			oldAR.End = oldAR.Start + hostarch.Addr(newSize)
 			oldSize = newSize
 		}
-		return mm.moveLocked(ctx, oldAR, newAR)
+		return mm.moveLocked(ctx, oldAR, newAR, opts.DontUnmap)
 	}
 
+	if opts.DontUnmap {
+		addr, found := mm.findAvailableLocked(0, newSize, false)
+		if !found {
+			return 0, unix.ENOMEM
+		}
+		return mm.moveLocked(ctx, oldAR, hostarch.AddrRange{Start: addr, End: addr + hostarch.Addr(newSize)}, true)
+	}
 	if newSize <= oldSize && oldSize != 0 {
 		mm.removeRangeLocked(ctx, hostarch.AddrRange{Start: oldAR.Start + hostarch.Addr(newSize), End: oldAR.End})
 		return oldAddr, nil
@@ -324,13 +347,14 @@ func (mm *MemoryManager) MRemap(ctx context.Context, oldAddr hostarch.Addr, oldS
 	if !found {
 		return 0, unix.ENOMEM
 	}
-	return mm.moveLocked(ctx, oldAR, hostarch.AddrRange{Start: addr, End: addr + hostarch.Addr(newSize)})
+	return mm.moveLocked(ctx, oldAR, hostarch.AddrRange{Start: addr, End: addr + hostarch.Addr(newSize)}, false)
 }
 
 // moveLocked moves the pages and attributes of oldAR (within one vma) to
 // newAR, which is free; newAR may be longer (the tail is then mapped like
 // the source's continuation) or oldAR empty (duplicate a shared mapping).
-func (mm *MemoryManager) moveLocked(ctx context.Context, oldAR, newAR hostarch.AddrRange) (hostarch.Addr, error) {
+// With keepOld the old range stays mapped, emptied of the pages that moved.
+func (mm *MemoryManager) moveLocked(ctx context.Context, oldAR, newAR hostarch.AddrRange, keepOld bool) (hostarch.Addr, error) {
 	v, _ := mm.findVMA(oldAR.Start)
 	if v == nil {
 		return 0, unix.EFAULT
@@ -357,7 +381,9 @@ func (mm *MemoryManager) moveLocked(ctx context.Context, oldAR, newAR hostarch.A
 				mm.pages[addr+delta] = p
 			}
 		}
-		mm.removeRangeLocked(ctx, oldAR)
+		if !keepOld {
+			mm.removeRangeLocked(ctx, oldAR)
+		}
 	}
 	mm.insertVMA(ctx, &nv)
 	return newAR.Start, nil

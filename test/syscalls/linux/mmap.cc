@@ -314,6 +314,77 @@ TEST(Mremap, UnalignedOldAddressIsEINVAL) {
   EXPECT_EQ(errno, EINVAL);
 }
 
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
+
+TEST(Mremap, DontUnmapMovesPagesAndLeavesTheOldRangeEmpty) {
+  size_t ps = PageSize();
+  Mapping a = MapAnon(2 * ps), target = MapAnon(2 * ps);
+  strcpy(a.ptr(), "first");
+  strcpy(a.ptr() + ps, "second");
+  // With MREMAP_FIXED: Linux 6.18 refuses DONTUNMAP without it (EINVAL),
+  // which mremap(2) does not document; the sandbox takes both.
+  void* n = mremap(a.ptr(), 2 * ps, 2 * ps, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, target.ptr());
+  ASSERT_EQ(n, (void*)target.ptr()) << strerror(errno);
+  target.release();
+  Mapping moved(n, 2 * ps);
+  EXPECT_STREQ(moved.ptr(), "first");
+  EXPECT_STREQ(moved.ptr() + ps, "second");
+  // Still mapped, now empty: private anonymous memory reads zeroes.
+  EXPECT_EQ(a.ptr()[0], 0);
+  EXPECT_EQ(a.ptr()[ps], 0);
+  a.ptr()[0] = 7;  // and stays writable
+  EXPECT_EQ(moved.ptr()[0], 'f');
+}
+
+TEST(Mremap, DontUnmapOfSharedMemoryKeepsTheOldView) {
+  size_t ps = PageSize();
+  char* p = static_cast<char*>(mmap(nullptr, ps, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(p, MAP_FAILED);
+  Mapping a(p, ps), target = MapAnon(ps);
+  strcpy(a.ptr(), "shared");
+  void* n = mremap(a.ptr(), ps, ps, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, target.ptr());
+  ASSERT_EQ(n, (void*)target.ptr()) << strerror(errno);
+  target.release();
+  Mapping moved(n, ps);
+  EXPECT_STREQ(moved.ptr(), "shared");
+  EXPECT_STREQ(a.ptr(), "shared");
+  strcpy(moved.ptr(), "both");
+  EXPECT_STREQ(a.ptr(), "both");
+}
+
+TEST(Mremap, DontUnmapRules) {
+  size_t ps = PageSize();
+  Mapping a = MapAnon(2 * ps), b = MapAnon(ps);
+  EXPECT_EQ(mremap(a.ptr(), ps, ps, MREMAP_DONTUNMAP), MAP_FAILED);
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_EQ(mremap(a.ptr(), ps, 2 * ps, MREMAP_MAYMOVE | MREMAP_DONTUNMAP), MAP_FAILED);
+  EXPECT_EQ(errno, EINVAL);
+  strcpy(a.ptr(), "to b");
+  void* r = mremap(a.ptr(), ps, ps, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, b.ptr());
+  ASSERT_EQ(r, (void*)b.ptr()) << strerror(errno);
+  EXPECT_STREQ(b.ptr(), "to b");
+  EXPECT_EQ(a.ptr()[0], 0);
+}
+
+// The sandbox has no memory protection keys; it answers as Linux does on
+// a CPU without them, and key -1 is plain mprotect.
+TEST(Pkey, NoKeysAndMinusOneIsMprotect) {
+  long r = syscall(SYS_pkey_alloc, 0, 0);
+  if (r >= 0) {
+    syscall(SYS_pkey_free, r);
+    GTEST_SKIP() << "this CPU has protection keys";
+  }
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_ERRNO(EINVAL, syscall(SYS_pkey_alloc, 1, 0));
+  EXPECT_ERRNO(EINVAL, syscall(SYS_pkey_free, 1));
+  Mapping m = MapAnon(PageSize());
+  EXPECT_OK(syscall(SYS_pkey_mprotect, m.ptr(), PageSize(), PROT_READ, -1));
+  EXPECT_TRUE(SegfaultsInChild([&] { m.ptr()[0] = 1; }));
+  EXPECT_ERRNO(EINVAL, syscall(SYS_pkey_mprotect, m.ptr(), PageSize(), PROT_READ, 1));
+}
+
 TEST(Madvise, DontneedZeroesPrivateAnonymous) {
   Mapping m = MapAnon(PageSize());
   memset(m.ptr(), 9, PageSize());

@@ -137,16 +137,38 @@ func Mprotect(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 		prot&linux.PROT_READ != 0 && t.Personality()&kernel.ReadImpliesExec != 0)
 }
 
-// Mremap implements mremap(2) (not MREMAP_DONTUNMAP, as in Linux 4.4).
+// Mremap implements mremap(2), MREMAP_DONTUNMAP included (Linux 5.13's
+// rules: any mapping, sizes equal, with MREMAP_MAYMOVE).
 func Mremap(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 	flags := args[3].Int()
-	if flags&^(linux.MREMAP_MAYMOVE|linux.MREMAP_FIXED) != 0 {
+	if flags&^(linux.MREMAP_MAYMOVE|linux.MREMAP_FIXED|linux.MREMAP_DONTUNMAP) != 0 {
 		return 0, unix.EINVAL
 	}
 	a, err := t.MemoryManager().MRemap(t, args[0].Pointer(), args[1].Uint64(), args[2].Uint64(), mm.MRemapOpts{
 		MayMove: flags&linux.MREMAP_MAYMOVE != 0, Fixed: flags&linux.MREMAP_FIXED != 0, NewAddr: args[4].Pointer(),
+		DontUnmap: flags&linux.MREMAP_DONTUNMAP != 0,
 	})
 	return uintptr(a), err
+}
+
+// PkeyAlloc implements pkey_alloc(2) as Linux does on a CPU without
+// protection keys (the sandbox offers none): EINVAL.
+func PkeyAlloc(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
+	return 0, unix.EINVAL
+}
+
+// PkeyFree implements pkey_free(2): no key was ever allocated.
+func PkeyFree(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
+	return 0, unix.EINVAL
+}
+
+// PkeyMprotect implements pkey_mprotect(2): key -1 is mprotect(2); no
+// other key exists.
+func PkeyMprotect(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
+	if args[3].Int() != -1 {
+		return 0, unix.EINVAL
+	}
+	return Mprotect(t, args)
 }
 
 // Madvise implements madvise(2).

@@ -78,3 +78,13 @@ func (mm *MemoryManager) replacedLocked(ar hostarch.AddrRange) (total, data uint
 	}
 	return total, data
 }
+
+// checkVMAGrowthLocked is checkGrowthLocked for grow more bytes mapped
+// like v, which count against RLIMIT_DATA when v is data.
+func (mm *MemoryManager) checkVMAGrowthLocked(v *vma, grow uint64) error {
+	dataGrow := uint64(0)
+	if v.isData() {
+		dataGrow = grow
+	}
+	return mm.checkGrowthLocked(grow, dataGrow)
+}

@@ -274,11 +274,7 @@ func (mm *MemoryManager) MRemap(ctx context.Context, oldAddr hostarch.Addr, oldS
 	}
 	if opts.DontUnmap {
 		// The old range stays mapped: the new one is growth.
-		dataGrow := uint64(0)
-		if v.isData() {
-			dataGrow = newSize
-		}
-		if err := mm.checkGrowthLocked(newSize, dataGrow); err != nil {
+		if err := mm.checkVMAGrowthLocked(v, newSize); err != nil {
 			return 0, err
 		}
 	}
@@ -316,11 +312,7 @@ func (mm *MemoryManager) MRemap(ctx context.Context, oldAddr hostarch.Addr, oldS
 	}
 	// Growing (or duplicating) must fit the address-space limits.
 	if grow := newSize - oldSize; grow > 0 {
-		dataGrow := uint64(0)
-		if v.isData() {
-			dataGrow = grow
-		}
-		if err := mm.checkGrowthLocked(grow, dataGrow); err != nil {
+		if err := mm.checkVMAGrowthLocked(v, grow); err != nil {
 			return 0, err
 		}
 	}

@@ -302,17 +302,9 @@ func (d *dirNode) Open(context.Context, vfs.VirtualDentry, uint32) (vfs.FileDesc
 	if !d.exists() {
 		return nil, unix.ENOENT
 	}
-	return &dirFile{vfs.NewDirectoryFile(d)}, nil
-}
-
-// dirFile is an open proc directory.
-type dirFile struct {
-	*vfs.DirectoryFile
-}
-
-// PRead implements vfs.FileDescriptionImpl.
-func (*dirFile) PRead(context.Context, *vfs.FileDescription, usermem.IOSequence, int64, vfs.ReadOptions) (int64, error) {
-	return 0, unix.EISDIR
+	// pread(2) of it is EISDIR through vfs.FileDescription.PRead, as for
+	// every directory.
+	return vfs.NewDirectoryFile(d), nil
 }
 
 // ---- Symlinks ----

@@ -326,13 +326,10 @@ func Connect(t *kernel.Task, args arch.SyscallArguments) (uintptr, error) {
 		return 0, err
 	}
 	err = s.Connect(t, addr)
-	if err == unix.EALREADY {
+	if err == unix.EALREADY && isBlocking(f) {
 		// An earlier connect (this one, if restarted after a signal) is
 		// still under way: a blocking socket waits for it as Linux does.
 		err = unix.EINPROGRESS
-		if !isBlocking(f) {
-			return 0, unix.EALREADY
-		}
 	}
 	if !isBlocking(f) || (err != unix.EINPROGRESS && err != unix.EAGAIN) {
 		return 0, err
